@@ -1,0 +1,55 @@
+"""sqsobs: observable Amazon SQS.
+
+A batching producer, a Lambda-like listener and one trace from the producer's request to the
+consumer's handler, with metrics and dashboards. Start with::
+
+    import sqsobs
+
+    sqsobs.configure_telemetry("my-service")
+"""
+
+from __future__ import annotations
+
+from sqsobs._version import __version__
+from sqsobs.errors import (
+    AccessDenied,
+    BufferFull,
+    Cleared,
+    ConfigError,
+    InvalidMessage,
+    ListenerClosed,
+    ListenerError,
+    MessageError,
+    MessageTooLarge,
+    ProducerClosed,
+    ProducerError,
+    QueueDoesNotExist,
+    SendFailed,
+    SqsError,
+    SqsObsError,
+    Throttled,
+)
+from sqsobs.limits import message_size, validate_message
+
+# Sorted; tests/test_exports.py keeps it sorted and complete.
+__all__ = [
+    "AccessDenied",
+    "BufferFull",
+    "Cleared",
+    "ConfigError",
+    "InvalidMessage",
+    "ListenerClosed",
+    "ListenerError",
+    "MessageError",
+    "MessageTooLarge",
+    "ProducerClosed",
+    "ProducerError",
+    "QueueDoesNotExist",
+    "SendFailed",
+    "SqsError",
+    "SqsObsError",
+    "Throttled",
+    "__version__",
+    "message_size",
+    "validate_message",
+]

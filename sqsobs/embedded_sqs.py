@@ -1,0 +1,220 @@
+"""An SQS-compatible server on loopback: moto's server in its own process, with known faults fixed.
+
+Used by the test suite and by ``sqsobs demo`` (install the ``local`` extra). The server runs as a
+separate process (``python -m sqsobs.embedded_sqs --port N``) and is stopped by its PID.
+
+moto's SQS server (measured with moto 5.2.5) has faults that are not ours, so the child process
+patches them before it serves, openly and only there:
+
+1. Lost deletes: ``Queue.delete_message`` rebuilds the message list without a lock, so concurrent
+   DeleteMessage(Batch) calls answer Successful yet the message comes back. Patched to run under
+   the queue's ``_messages_lock``.
+2. Double delivery: concurrent ReceiveMessage calls on one queue can hand one message to two
+   receivers. ``SQSBackend.receive_message`` is patched to run under the queue's
+   ``_messages_lock`` (a Condition on an RLock; the long-poll wait inside releases it).
+3. Quadratic cost: each send, and each message received (its retention check reads all queue
+   attributes), recomputes the ApproximateNumberOf* counters by scanning the queue, and the clock
+   goes through datetime per message. Inside send and receive the counters read 0 (neither uses
+   them; GetQueueAttributes still counts), the retention check reads the one attribute it needs,
+   and the no-argument clock uses ``time.time()``.
+
+Example::
+
+    with EmbeddedSQS() as server:
+        client = boto3.client("sqs", endpoint_url=server.endpoint_url, region_name="us-east-1")
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from types import TracebackType
+from typing import Any
+
+__all__ = ["EmbeddedSQS", "free_port", "wait_until_serving"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_serving(url: str, timeout_seconds: float, process: subprocess.Popen[Any]) -> None:
+    """Poll ``url`` until it answers any HTTP response; fail if the process dies first."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server process exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means it serves
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout_seconds} s")
+
+
+class EmbeddedSQS:
+    """Start the patched moto server in a child process on a free loopback port."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        """The HTTP endpoint to give boto3 as ``endpoint_url``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The server process's PID."""
+        if self.process is None:
+            raise RuntimeError("server not started")
+        return self.process.pid
+
+    def start(self, timeout_seconds: float = 30.0) -> EmbeddedSQS:
+        """Start the server and wait until it answers HTTP."""
+        cmd = [sys.executable, "-m", "sqsobs.embedded_sqs", "--host", self.host]
+        cmd += ["--port", str(self.port)]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_until_serving(f"{self.endpoint_url}/moto-api/", timeout_seconds, self.process)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout_seconds: float = 10.0) -> None:
+        """Stop the server by its PID (SIGTERM, then SIGKILL). Idempotent."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout_seconds)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout_seconds)
+
+    def __enter__(self) -> EmbeddedSQS:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def apply_moto_patches() -> None:
+    """Fix moto's SQS faults described in the module docstring. Runs only in the server child."""
+    # Typed as Any: this function rewrites moto's internals on purpose.
+    core_utils: Any = importlib.import_module("moto.core.utils")
+    models: Any = importlib.import_module("moto.sqs.models")
+
+    def fast_unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else core_utils.unix_time(dt)
+
+    def fast_unix_time_millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else core_utils.unix_time_millis(dt)
+
+    models.unix_time = fast_unix_time
+    models.unix_time_millis = fast_unix_time_millis
+
+    original_delete = models.Queue.delete_message
+
+    def locked_delete(self: Any, receipt_handle: str) -> None:
+        with self._messages_lock:
+            original_delete(self, receipt_handle)
+
+    models.Queue.delete_message = locked_delete
+
+    original_receive = models.SQSBackend.receive_message
+
+    def locked_receive(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            return original_receive(self, queue_name, *args, **kwargs)
+
+    models.SQSBackend.receive_message = locked_receive
+
+    def retention_ok(self: Any, queue_name: str, message: Any) -> bool:
+        period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(period + message.sent_timestamp / 1000 > time.time())
+
+    models.SQSBackend.is_message_valid_based_on_retention_period = retention_ok
+    # After the lock patch, so the counters are skipped inside the locked call as well.
+    _patch_counters(models)
+
+
+def _patch_counters(models: Any) -> None:
+    in_hot_path = threading.local()
+    for prop in (
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+        "approximate_number_of_messages",
+    ):
+        original = getattr(models.Queue, prop)
+
+        def counter(self: Any, _original: Any = original) -> int:
+            if getattr(in_hot_path, "active", False):
+                return 0
+            value: int = _original.fget(self)
+            return value
+
+        setattr(models.Queue, prop, property(counter))
+
+    for name in ("send_message", "send_message_batch", "receive_message"):
+        original_call = getattr(models.SQSBackend, name)
+
+        def hot(self: Any, *args: Any, _original: Any = original_call, **kwargs: Any) -> Any:
+            outer = getattr(in_hot_path, "active", False)
+            in_hot_path.active = True
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                in_hot_path.active = outer
+
+        setattr(models.SQSBackend, name, hot)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the server child process."""
+    parser = argparse.ArgumentParser(description="moto's SQS server with sqsobs' fault patches")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    apply_moto_patches()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

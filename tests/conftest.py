@@ -1,0 +1,119 @@
+"""The test harness: a real SQS-compatible server over HTTP on loopback.
+
+By default a patched moto server (:mod:`sqsobs.embedded_sqs`) runs as its own process for the
+whole session and is stopped by its PID at the end. Set ``SQSOBS_TEST_SQS_ENDPOINT`` to run the
+same tests against another server (ElasticMQ, LocalStack). Integration tests never mock boto3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from sqsobs.embedded_sqs import EmbeddedSQS
+
+# Dummy credentials: the test servers accept any, and no real AWS account must ever be reached.
+for _key, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ[_key] = _value
+os.environ.pop("AWS_PROFILE", None)
+
+REGION = "us-east-1"
+
+
+@dataclass
+class SqsServer:
+    """The server the suite talks to. ``pid`` is None for an external endpoint."""
+
+    endpoint_url: str
+    pid: int | None
+
+
+@pytest.fixture(scope="session")
+def sqs_server() -> Iterator[SqsServer]:
+    """Start (or point at) the SQS server for the whole session."""
+    external = os.environ.get("SQSOBS_TEST_SQS_ENDPOINT")
+    if external:
+        yield SqsServer(endpoint_url=external, pid=None)
+        return
+    server = EmbeddedSQS().start()
+    try:
+        yield SqsServer(endpoint_url=server.endpoint_url, pid=server.pid)
+    finally:
+        server.stop()
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def make_client(sqs_server: SqsServer) -> ClientFactory:
+    """Build a new, independent boto3 SQS client bound to the test server."""
+
+    def factory(**config: Any) -> Any:
+        settings = {"retries": {"max_attempts": 1, "mode": "standard"}, "max_pool_connections": 20}
+        settings.update(config)
+        return boto3.session.Session().client(
+            "sqs",
+            endpoint_url=sqs_server.endpoint_url,
+            region_name=REGION,
+            config=Config(**settings),
+        )
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def sqs_client(make_client: ClientFactory) -> Any:
+    """One shared boto3 SQS client for the session."""
+    return make_client()
+
+
+@pytest.fixture
+def queue_name(request: pytest.FixtureRequest) -> str:
+    """A queue name unique to this test (and this run)."""
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", request.node.name)[:50]
+    return f"t-{stem}-{uuid.uuid4().hex[:8]}"
+
+
+QueueFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_queue(sqs_client: Any, queue_name: str) -> Iterator[QueueFactory]:
+    """Create queues for this test: ``make_queue(suffix="", fifo=False, **attributes) -> url``."""
+    created: list[str] = []
+
+    def factory(suffix: str = "", *, fifo: bool = False, **attributes: Any) -> str:
+        name = f"{queue_name}{suffix}"[:75] + (".fifo" if fifo else "")
+        attrs = {key: str(value) for key, value in attributes.items()}
+        if fifo:
+            attrs["FifoQueue"] = "true"
+        url: str = sqs_client.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        created.append(url)
+        return url
+
+    yield factory
+    for url in created:
+        # Cleanup must not mask the test's own result.
+        with contextlib.suppress(Exception):
+            sqs_client.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def queue_url(make_queue: QueueFactory) -> str:
+    """A fresh standard queue for this test."""
+    return make_queue()

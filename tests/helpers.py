@@ -1,0 +1,63 @@
+"""Shared test helpers (not fixtures)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+INSTALL_HINTS = {
+    "prometheus": "install Debian's package: apt-get install prometheus",
+    "promtool": "install Debian's package: apt-get install prometheus",
+}
+
+
+def require_binary(name: str) -> str:
+    """Path of an external program; skip (locally) or fail (when CI is set) if it is missing."""
+    path = shutil.which(name)
+    if path:
+        return path
+    reason = f"{name} is not installed: {INSTALL_HINTS.get(name, 'install it')}"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def drain_queue(client: Any, queue_url: str, *, idle_polls: int = 2) -> list[dict[str, Any]]:
+    """Receive and delete everything on a queue; return the messages (with attributes)."""
+    messages: list[dict[str, Any]] = []
+    empty = 0
+    while empty < idle_polls:
+        batch = client.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            empty += 1
+            continue
+        empty = 0
+        messages.extend(batch)
+        client.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
+    return messages
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

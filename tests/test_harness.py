@@ -1,0 +1,71 @@
+"""The harness talks to a separate SQS server process over HTTP, and its moto patches hold."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import ClientFactory, QueueFactory, SqsServer
+from tests.helpers import drain_queue
+
+
+def test_server_is_a_separate_process_on_loopback(sqs_server: SqsServer) -> None:
+    if sqs_server.pid is None:
+        pytest.skip("external endpoint given by SQSOBS_TEST_SQS_ENDPOINT")
+    assert sqs_server.pid != os.getpid()
+    os.kill(sqs_server.pid, 0)  # raises if no such process
+    with open(f"/proc/{sqs_server.pid}/cmdline", "rb") as fh:
+        assert b"sqsobs.embedded_sqs" in fh.read()
+    assert urlparse(sqs_server.endpoint_url).hostname == "127.0.0.1"
+
+
+def test_queue_is_visible_to_an_independent_client(
+    make_client: ClientFactory, queue_name: str
+) -> None:
+    first, second = make_client(), make_client()
+    url = first.create_queue(QueueName=queue_name)["QueueUrl"]
+    try:
+        assert second.get_queue_url(QueueName=queue_name)["QueueUrl"] == url
+        first.send_message(QueueUrl=url, MessageBody="over-http")
+        got = second.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        assert [m["Body"] for m in got] == ["over-http"]
+    finally:
+        first.delete_queue(QueueUrl=url)
+
+
+def _send(client: Any, url: str, count: int) -> None:
+    for start in range(0, count, 10):
+        client.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)],
+        )
+
+
+def test_concurrent_drain_loses_no_delete_and_delivers_once(
+    make_client: ClientFactory, make_queue: QueueFactory
+) -> None:
+    """moto fault (1) lost deletes and (2) double delivery are patched by the launcher."""
+    url = make_queue(VisibilityTimeout=2)
+    _send(make_client(), url, 1000)
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def drain() -> None:
+        got = drain_queue(make_client(), url, idle_polls=3)
+        with lock:
+            seen.extend(m["Body"] for m in got)
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 1000
+    assert len(set(seen)) == 1000
+    # Had a delete been lost, the message would come back after its 2 s visibility timeout.
+    again = make_client().receive_message(QueueUrl=url, WaitTimeSeconds=3).get("Messages", [])
+    assert again == []
