@@ -1,0 +1,264 @@
+"""The metric catalog: every instrument sqsobs records, as data.
+
+Instruments (:mod:`sqsobs.telemetry.instruments`), the README's metric table and the Grafana
+dashboards are all generated from :data:`CATALOG`. Names follow the OpenTelemetry messaging
+semantic conventions where they cover the thing, and ``sqsobs.*`` for the rest.
+
+Example::
+
+    >>> SENT_MESSAGES.prometheus_name
+    'messaging_client_sent_messages_total'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "ATTR_DESTINATION",
+    "ATTR_ERROR_TYPE",
+    "ATTR_FLUSH_REASON",
+    "ATTR_OPERATION_NAME",
+    "ATTR_PROPAGATION_REASON",
+    "ATTR_SYSTEM",
+    "BATCH_BYTES",
+    "BATCH_MESSAGES",
+    "BATCH_SPLITS",
+    "BUFFER_DEPTH",
+    "BUFFER_TIME",
+    "CATALOG",
+    "CONSUMED_MESSAGES",
+    "DELETES",
+    "DURATION_BUCKETS_SECONDS",
+    "EMPTY_RECEIVES",
+    "FLUSHES",
+    "HANDLER_FAILURES",
+    "HEARTBEATS",
+    "INFLIGHT",
+    "MAX_EXTEND_EXCEEDED",
+    "MESSAGE_AGE",
+    "MESSAGES_FAILED",
+    "MESSAGES_REJECTED",
+    "MetricSpec",
+    "OPERATION_DURATION",
+    "POLL_ERRORS",
+    "PROCESS_DURATION",
+    "PROPAGATION_SKIPPED",
+    "RECEIVE_COUNT",
+    "RETRIES",
+    "SENT_MESSAGES",
+    "SYSTEM",
+    "by_name",
+]
+
+#: ``messaging.system`` for every sqsobs metric and span.
+SYSTEM = "aws_sqs"
+
+ATTR_SYSTEM = "messaging.system"
+ATTR_DESTINATION = "messaging.destination.name"
+ATTR_OPERATION_NAME = "messaging.operation.name"
+ATTR_ERROR_TYPE = "error.type"
+ATTR_FLUSH_REASON = "sqsobs.flush.reason"
+ATTR_PROPAGATION_REASON = "sqsobs.propagation.reason"
+
+#: Bucket boundaries the messaging semantic conventions advise for durations, in seconds.
+DURATION_BUCKETS_SECONDS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+_BUFFER_TIME_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_AGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+_COUNT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
+_BYTES_BUCKETS = (256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 524288.0, 1048576.0)
+_RECEIVE_COUNT_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
+
+Kind = Literal["counter", "updown_counter", "histogram"]
+Side = Literal["producer", "listener", "both"]
+
+_UNIT_WORDS = {"s": "seconds", "By": "bytes", "ms": "milliseconds", "1": ""}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One instrument: what it is called, measures, carries and how Prometheus names it."""
+
+    name: str
+    kind: Kind
+    unit: str
+    description: str
+    attributes: tuple[str, ...]
+    side: Side
+    buckets: tuple[float, ...] | None = None
+
+    @property
+    def prometheus_name(self) -> str:
+        """The metric family name the OpenTelemetry Prometheus exporter gives this instrument."""
+        base = re.sub(r"[^a-zA-Z0-9:]+", "_", self.name)
+        word = _UNIT_WORDS.get(self.unit, "") if not self.unit.startswith("{") else ""
+        if word and not base.endswith(f"_{word}"):
+            base = f"{base}_{word}"
+        return f"{base}_total" if self.kind == "counter" else base
+
+
+_MSG = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_OPERATION_NAME, ATTR_ERROR_TYPE)
+_QUEUE = (ATTR_SYSTEM, ATTR_DESTINATION)
+_QUEUE_ERR = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_ERROR_TYPE)
+
+# --- messaging semantic conventions --------------------------------------------------------
+SENT_MESSAGES = MetricSpec(
+    "messaging.client.sent.messages", "counter", "{message}",
+    "Messages the producer sent: accepted by SQS, or failed (error.type set).",
+    _MSG, "producer",
+)  # fmt: skip
+CONSUMED_MESSAGES = MetricSpec(
+    "messaging.client.consumed.messages", "counter", "{message}",
+    "Messages the listener received from SQS.",
+    _MSG, "listener",
+)  # fmt: skip
+OPERATION_DURATION = MetricSpec(
+    "messaging.client.operation.duration", "histogram", "s",
+    "Duration of each SQS call (send, receive, delete, change_visibility).",
+    _MSG, "both", DURATION_BUCKETS_SECONDS,
+)  # fmt: skip
+PROCESS_DURATION = MetricSpec(
+    "messaging.process.duration", "histogram", "s",
+    "Duration of the handler call, per message or per batch.",
+    _MSG, "listener", DURATION_BUCKETS_SECONDS,
+)  # fmt: skip
+
+# --- producer --------------------------------------------------------------------------------
+BUFFER_DEPTH = MetricSpec(
+    "sqsobs.producer.buffer.depth", "updown_counter", "{message}",
+    "Messages waiting in the producer's buffer, per queue (retries included).",
+    _QUEUE, "producer",
+)  # fmt: skip
+BATCH_SPLITS = MetricSpec(
+    "sqsobs.producer.batch.splits", "counter", "{split}",
+    "Batches split because they would exceed the batch payload limit.",
+    _QUEUE, "producer",
+)  # fmt: skip
+FLUSHES = MetricSpec(
+    "sqsobs.producer.flushes", "counter", "{flush}",
+    "Buffer flushes by reason (size, interval, idle, manual, close).",
+    (*_QUEUE, ATTR_FLUSH_REASON), "producer",
+)  # fmt: skip
+BATCH_MESSAGES = MetricSpec(
+    "sqsobs.producer.batch.messages", "histogram", "{message}",
+    "Messages per SendMessageBatch call.",
+    _QUEUE, "producer", _COUNT_BUCKETS,
+)  # fmt: skip
+BATCH_BYTES = MetricSpec(
+    "sqsobs.producer.batch.size", "histogram", "By",
+    "Payload bytes per SendMessageBatch call, counted as SQS counts them.",
+    _QUEUE, "producer", _BYTES_BUCKETS,
+)  # fmt: skip
+BUFFER_TIME = MetricSpec(
+    "sqsobs.producer.buffer.time", "histogram", "s",
+    "Time from send() to the message's SendMessageBatch call.",
+    _QUEUE, "producer", _BUFFER_TIME_BUCKETS,
+)  # fmt: skip
+RETRIES = MetricSpec(
+    "sqsobs.producer.retries", "counter", "{message}",
+    "Messages sent again after a retryable failure.",
+    _QUEUE_ERR, "producer",
+)  # fmt: skip
+MESSAGES_FAILED = MetricSpec(
+    "sqsobs.producer.messages.failed", "counter", "{message}",
+    "Accepted messages that were never delivered (retries exhausted, rejected, cleared).",
+    _QUEUE_ERR, "producer",
+)  # fmt: skip
+MESSAGES_REJECTED = MetricSpec(
+    "sqsobs.producer.messages.rejected", "counter", "{message}",
+    "Messages refused at send() (invalid, too large, buffer full, closed).",
+    _QUEUE_ERR, "producer",
+)  # fmt: skip
+
+# --- listener --------------------------------------------------------------------------------
+INFLIGHT = MetricSpec(
+    "sqsobs.listener.inflight", "updown_counter", "{message}",
+    "Messages received and not yet settled (deleted or released).",
+    _QUEUE, "listener",
+)  # fmt: skip
+HEARTBEATS = MetricSpec(
+    "sqsobs.listener.heartbeats", "counter", "{message}",
+    "Visibility extensions of in-flight messages (failed ones carry error.type).",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
+DELETES = MetricSpec(
+    "sqsobs.listener.deletes", "counter", "{message}",
+    "Messages deleted after their handler succeeded (failed ones carry error.type).",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
+HANDLER_FAILURES = MetricSpec(
+    "sqsobs.listener.handler.failures", "counter", "{message}",
+    "Messages whose handler failed (returned failure or raised), by error.type.",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
+MESSAGE_AGE = MetricSpec(
+    "sqsobs.listener.message.age", "histogram", "s",
+    "Age of a message when received: now minus its SentTimestamp.",
+    _QUEUE, "listener", _AGE_BUCKETS,
+)  # fmt: skip
+RECEIVE_COUNT = MetricSpec(
+    "sqsobs.listener.receive.count", "histogram", "{receive}",
+    "ApproximateReceiveCount of each received message (1 = first delivery).",
+    _QUEUE, "listener", _RECEIVE_COUNT_BUCKETS,
+)  # fmt: skip
+EMPTY_RECEIVES = MetricSpec(
+    "sqsobs.listener.empty.receives", "counter", "{receive}",
+    "ReceiveMessage calls that returned no message.",
+    _QUEUE, "listener",
+)  # fmt: skip
+POLL_ERRORS = MetricSpec(
+    "sqsobs.listener.poll.errors", "counter", "{error}",
+    "ReceiveMessage calls that failed (throttling, network, 5xx), by error.type.",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
+MAX_EXTEND_EXCEEDED = MetricSpec(
+    "sqsobs.listener.max_extend.exceeded", "counter", "{message}",
+    "Handlers still running when max_extend ran out; their message may come back.",
+    _QUEUE, "listener",
+)  # fmt: skip
+
+# --- both ------------------------------------------------------------------------------------
+PROPAGATION_SKIPPED = MetricSpec(
+    "sqsobs.propagation.skipped", "counter", "{message}",
+    "Messages whose trace context was not injected (no room) or not extracted (malformed).",
+    (*_QUEUE, ATTR_PROPAGATION_REASON), "both",
+)  # fmt: skip
+
+#: Every instrument, in the order of the README table.
+CATALOG: tuple[MetricSpec, ...] = (
+    SENT_MESSAGES,
+    CONSUMED_MESSAGES,
+    OPERATION_DURATION,
+    PROCESS_DURATION,
+    BUFFER_DEPTH,
+    BATCH_SPLITS,
+    FLUSHES,
+    BATCH_MESSAGES,
+    BATCH_BYTES,
+    BUFFER_TIME,
+    RETRIES,
+    MESSAGES_FAILED,
+    MESSAGES_REJECTED,
+    INFLIGHT,
+    HEARTBEATS,
+    DELETES,
+    HANDLER_FAILURES,
+    MESSAGE_AGE,
+    RECEIVE_COUNT,
+    EMPTY_RECEIVES,
+    POLL_ERRORS,
+    MAX_EXTEND_EXCEEDED,
+    PROPAGATION_SKIPPED,
+)
+
+
+def by_name(name: str) -> MetricSpec:
+    """The catalog entry called ``name`` (KeyError if there is none)."""
+    for spec in CATALOG:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
