@@ -117,3 +117,74 @@ def make_queue(sqs_client: Any, queue_name: str) -> Iterator[QueueFactory]:
 def queue_url(make_queue: QueueFactory) -> str:
     """A fresh standard queue for this test."""
     return make_queue()
+
+
+class OtelCapture:
+    """In-memory OpenTelemetry SDK for the whole test session (global providers, set once)."""
+
+    def __init__(self) -> None:
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        trace.set_tracer_provider(self.tracer_provider)
+        metrics.set_meter_provider(self.meter_provider)
+        if trace.get_tracer_provider() is not self.tracer_provider:
+            raise RuntimeError("a global TracerProvider was set before the test capture")
+
+    def spans(self) -> list[Any]:
+        """Finished spans since the last clear()."""
+        return list(self.exporter.get_finished_spans())
+
+    def clear(self) -> None:
+        """Forget finished spans (metrics are cumulative: filter them by queue name)."""
+        self.exporter.clear()
+
+    def points(self, name: str, **attributes: Any) -> list[Any]:
+        """Data points of metric ``name`` whose attributes include ``attributes``.
+
+        Pass attribute keys with dots as a dict: ``points("x", **{"messaging.destination.name": q})``.
+        """
+        data = self.reader.get_metrics_data()
+        found: list[Any] = []
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name != name:
+                        continue
+                    for point in metric.data.data_points:
+                        if all(point.attributes.get(k) == v for k, v in attributes.items()):
+                            found.append(point)
+        return found
+
+    def total(self, name: str, **attributes: Any) -> float:
+        """Sum of counter values (or histogram counts) of matching points."""
+        return sum(
+            getattr(p, "value", None) or getattr(p, "count", 0)
+            for p in self.points(name, **attributes)
+        )
+
+
+_otel_capture: OtelCapture | None = None
+
+
+@pytest.fixture
+def otel() -> OtelCapture:
+    """The session's in-memory OpenTelemetry SDK, with finished spans cleared for this test.
+
+    Global providers can be set only once per process, so configure_telemetry() itself is
+    tested in subprocesses.
+    """
+    global _otel_capture  # noqa: PLW0603 - one SDK per process, by OpenTelemetry's design
+    if _otel_capture is None:
+        _otel_capture = OtelCapture()
+    _otel_capture.clear()
+    return _otel_capture
