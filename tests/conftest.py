@@ -151,7 +151,7 @@ class OtelCapture:
     def points(self, name: str, **attributes: Any) -> list[Any]:
         """Data points of metric ``name`` whose attributes include ``attributes``.
 
-        Pass attribute keys with dots as a dict: ``points("x", **{"messaging.destination.name": q})``.
+        Keys with dots go in a dict: ``points("x", **{"messaging.destination.name": q})``.
         """
         data = self.reader.get_metrics_data()
         found: list[Any] = []
