@@ -63,12 +63,14 @@ ClientFactory = Callable[..., Any]
 def make_client(sqs_server: SqsServer) -> ClientFactory:
     """Build a new, independent boto3 SQS client bound to the test server."""
 
-    def factory(**config: Any) -> Any:
-        settings = {"retries": {"max_attempts": 1, "mode": "standard"}, "max_pool_connections": 20}
+    def factory(*, endpoint_url: str | None = None, **config: Any) -> Any:
+        """``endpoint_url`` overrides the server (a fault proxy); the rest is botocore Config."""
+        # No botocore retries: the code under test sees (and must handle) every fault itself.
+        settings = {"retries": {"total_max_attempts": 1}, "max_pool_connections": 20}
         settings.update(config)
         return boto3.session.Session().client(
             "sqs",
-            endpoint_url=sqs_server.endpoint_url,
+            endpoint_url=endpoint_url or sqs_server.endpoint_url,
             region_name=REGION,
             config=Config(**settings),
         )
