@@ -21,6 +21,7 @@ __all__ = [
     "ATTR_ERROR_TYPE",
     "ATTR_FLUSH_REASON",
     "ATTR_OPERATION_NAME",
+    "ATTR_OPERATION_TYPE",
     "ATTR_PROPAGATION_REASON",
     "ATTR_SYSTEM",
     "BATCH_BYTES",
@@ -51,6 +52,7 @@ __all__ = [
     "SENT_MESSAGES",
     "SYSTEM",
     "by_name",
+    "markdown_table",
 ]
 
 #: ``messaging.system`` for every sqsobs metric and span.
@@ -59,6 +61,8 @@ SYSTEM = "aws_sqs"
 ATTR_SYSTEM = "messaging.system"
 ATTR_DESTINATION = "messaging.destination.name"
 ATTR_OPERATION_NAME = "messaging.operation.name"
+#: ``create`` / ``send`` / ``receive`` / ``process`` / ``settle`` (semconv: "if applicable").
+ATTR_OPERATION_TYPE = "messaging.operation.type"
 ATTR_ERROR_TYPE = "error.type"
 ATTR_FLUSH_REASON = "sqsobs.flush.reason"
 ATTR_PROPAGATION_REASON = "sqsobs.propagation.reason"
@@ -76,7 +80,19 @@ _RECEIVE_COUNT_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
 Kind = Literal["counter", "updown_counter", "histogram"]
 Side = Literal["producer", "listener", "both"]
 
-_UNIT_WORDS = {"s": "seconds", "By": "bytes", "ms": "milliseconds", "1": ""}
+# The OpenTelemetry Prometheus exporter's unit words (UCUM -> Prometheus suffix); annotations in
+# braces such as ``{message}`` add no suffix. tests/test_catalog.py checks this against a scrape.
+_UNIT_WORDS = {
+    "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds",
+    "us": "microseconds", "ns": "nanoseconds", "By": "bytes", "KiBy": "kibibytes",
+    "MiBy": "mebibytes", "GiBy": "gibibytes", "KBy": "kilobytes", "MBy": "megabytes",
+    "GBy": "gigabytes", "1": "", "%": "percent",
+}  # fmt: skip
+_PROMETHEUS_TYPES = {"counter": "counter", "updown_counter": "gauge", "histogram": "histogram"}
+
+
+def _prometheus_sanitize(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9:]+", "_", text)
 
 
 @dataclass(frozen=True)
@@ -93,37 +109,54 @@ class MetricSpec:
 
     @property
     def prometheus_name(self) -> str:
-        """The metric family name the OpenTelemetry Prometheus exporter gives this instrument."""
-        base = re.sub(r"[^a-zA-Z0-9:]+", "_", self.name)
-        word = _UNIT_WORDS.get(self.unit, "") if not self.unit.startswith("{") else ""
+        """The metric family name the OpenTelemetry Prometheus exporter gives this instrument.
+
+        Counters are exposed with a ``_total`` suffix; histograms as ``_bucket``, ``_sum`` and
+        ``_count`` series of this family.
+        """
+        base = _prometheus_sanitize(self.name)
+        unit = re.sub(r"\{.*\}", "", self.unit)
+        word = _UNIT_WORDS.get(unit, _prometheus_sanitize(unit).strip("_"))
         if word and not base.endswith(f"_{word}"):
             base = f"{base}_{word}"
         return f"{base}_total" if self.kind == "counter" else base
 
+    @property
+    def prometheus_type(self) -> str:
+        """The Prometheus metric type: counter, gauge (up-down counters) or histogram."""
+        return _PROMETHEUS_TYPES[self.kind]
+
+    @property
+    def prometheus_labels(self) -> tuple[str, ...]:
+        """The attribute names as Prometheus labels (dots become underscores)."""
+        return tuple(re.sub(r"[^a-zA-Z0-9]+", "_", attribute) for attribute in self.attributes)
+
 
 _MSG = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_OPERATION_NAME, ATTR_ERROR_TYPE)
+# messaging.client.operation.duration also carries messaging.operation.type ("if applicable").
+_OPERATION = (*_MSG[:3], ATTR_OPERATION_TYPE, ATTR_ERROR_TYPE)
 _QUEUE = (ATTR_SYSTEM, ATTR_DESTINATION)
 _QUEUE_ERR = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_ERROR_TYPE)
 
 # --- messaging semantic conventions --------------------------------------------------------
 SENT_MESSAGES = MetricSpec(
     "messaging.client.sent.messages", "counter", "{message}",
-    "Messages the producer sent: accepted by SQS, or failed (error.type set).",
+    "Messages the producer attempted to send in SendMessageBatch calls (error.type on failure).",
     _MSG, "producer",
 )  # fmt: skip
 CONSUMED_MESSAGES = MetricSpec(
     "messaging.client.consumed.messages", "counter", "{message}",
-    "Messages the listener received from SQS.",
+    "Messages the listener received from SQS and delivered to its workers.",
     _MSG, "listener",
 )  # fmt: skip
 OPERATION_DURATION = MetricSpec(
     "messaging.client.operation.duration", "histogram", "s",
-    "Duration of each SQS call (send, receive, delete, change_visibility).",
-    _MSG, "both", DURATION_BUCKETS_SECONDS,
+    "Duration of each SQS call, by operation (send, receive, delete, heartbeat, release).",
+    _OPERATION, "both", DURATION_BUCKETS_SECONDS,
 )  # fmt: skip
 PROCESS_DURATION = MetricSpec(
     "messaging.process.duration", "histogram", "s",
-    "Duration of the handler call, per message or per batch.",
+    "Duration of the handler call, per message or per batch (error.type when it failed).",
     _MSG, "listener", DURATION_BUCKETS_SECONDS,
 )  # fmt: skip
 
@@ -224,7 +257,8 @@ MAX_EXTEND_EXCEEDED = MetricSpec(
 # --- both ------------------------------------------------------------------------------------
 PROPAGATION_SKIPPED = MetricSpec(
     "sqsobs.propagation.skipped", "counter", "{message}",
-    "Messages whose trace context was not injected (no room) or not extracted (malformed).",
+    "Messages whose trace context was not injected (no room, attribute taken, invalid) or not"
+    " extracted (malformed), by sqsobs.propagation.reason.",
     (*_QUEUE, ATTR_PROPAGATION_REASON), "both",
 )  # fmt: skip
 
@@ -262,3 +296,22 @@ def by_name(name: str) -> MetricSpec:
         if spec.name == name:
             return spec
     raise KeyError(name)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table(specs: tuple[MetricSpec, ...] = CATALOG) -> str:
+    """The README's metric table: one row per catalog entry, generated, never edited by hand."""
+    lines = [
+        "| Metric | Kind | Unit | Prometheus name | Attributes | Description |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for spec in specs:
+        attributes = ", ".join(f"`{name}`" for name in spec.attributes)
+        lines.append(
+            f"| `{spec.name}` | {spec.kind} | `{spec.unit}` | `{spec.prometheus_name}` "
+            f"| {attributes} | {_cell(spec.description)} |"
+        )
+    return "\n".join(lines) + "\n"

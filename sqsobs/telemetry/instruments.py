@@ -43,11 +43,13 @@ class Instruments:
                     spec.name, unit=spec.unit, description=spec.description
                 )
             else:
+                # An empty advisory would mean one bucket; None keeps the SDK's default.
+                buckets = list(spec.buckets) if spec.buckets else None
                 self._histograms[spec.name] = meter.create_histogram(
                     spec.name,
                     unit=spec.unit,
                     description=spec.description,
-                    explicit_bucket_boundaries_advisory=list(spec.buckets or ()),
+                    explicit_bucket_boundaries_advisory=buckets,
                 )
 
     def counter(self, spec: MetricSpec) -> Counter:

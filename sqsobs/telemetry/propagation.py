@@ -1,11 +1,13 @@
 """Trace context inside SQS message attributes, and the X-Ray ``AWSTraceHeader``.
 
 The producer injects the current context with the global propagator (W3C ``traceparent`` /
-``tracestate`` and ``baggage`` by default) as String message attributes. The user's attributes
-always win: when there is no room (10 attributes, or the size limit), injection is skipped for that
-message, counted and logged at debug. The consumer extracts from the message attributes, falling
-back to the ``AWSTraceHeader`` system attribute. Malformed or hostile values are ignored, counted,
-and never raise.
+``tracestate`` and ``baggage`` by default, ``OTEL_PROPAGATORS`` to change) as String message
+attributes. The user's attributes always win: when there is no room (10 attributes, or the size
+limit), or a field name is taken, injection is skipped for that message, counted
+(``sqsobs.propagation.skipped``) and logged at debug. The consumer extracts from the message
+attributes, falling back to the ``AWSTraceHeader`` system attribute (request it with
+``MessageSystemAttributeNames=["AWSTraceHeader"]``). Malformed or hostile values are ignored,
+counted, and never raise.
 
 Example::
 
@@ -21,12 +23,13 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from sqsobs.limits import MAX_MESSAGE_ATTRIBUTES, attribute_size
+from sqsobs.errors import MessageError
+from sqsobs.limits import MAX_MESSAGE_ATTRIBUTES, attribute_size, validate_attributes
 from sqsobs.telemetry.catalog import (
     ATTR_DESTINATION,
     ATTR_PROPAGATION_REASON,
@@ -39,6 +42,12 @@ from sqsobs.telemetry.instruments import get_instruments
 __all__ = [
     "AWS_TRACE_HEADER",
     "MAX_CONTEXT_VALUE_LENGTH",
+    "REASON_ATTRIBUTE_TAKEN",
+    "REASON_ERROR",
+    "REASON_INVALID",
+    "REASON_MALFORMED",
+    "REASON_NO_ROOM",
+    "REASON_NO_ROOM_BYTES",
     "extract_context",
     "inject_context",
     "xray_trace_header",
@@ -51,9 +60,22 @@ AWS_TRACE_HEADER = "AWSTraceHeader"
 #: Longest context value read from a message; longer values are hostile and ignored.
 MAX_CONTEXT_VALUE_LENGTH = 8192
 
-_XRAY = re.compile(
-    r"^Root=1-([0-9a-f]{8})-([0-9a-f]{24});Parent=([0-9a-f]{16});Sampled=([01])(;.*)?$"
-)
+#: ``sqsobs.propagation.reason`` values: injection skipped because 10 attributes would be exceeded,
+REASON_NO_ROOM = "no_room"
+#: ... because the message would exceed its size limit,
+REASON_NO_ROOM_BYTES = "no_room_bytes"
+#: ... because the user already set an attribute of that name (theirs wins),
+REASON_ATTRIBUTE_TAKEN = "attribute_taken"
+#: ... because the propagator produced a field SQS would reject,
+REASON_INVALID = "invalid_field"
+#: ... because the propagator raised;
+REASON_ERROR = "error"
+#: extraction ignored a malformed, oversized or wrongly typed context.
+REASON_MALFORMED = "malformed"
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+# Propagator fields that carry baggage only; every other field is a trace context.
+_BAGGAGE_FIELDS = frozenset({"baggage"})
 
 
 class _AttributeSetter(Setter[MutableMapping[str, Any]]):
@@ -62,9 +84,14 @@ class _AttributeSetter(Setter[MutableMapping[str, Any]]):
 
 
 class _AttributeGetter(Getter[Mapping[str, Any]]):
+    """Reads only well-formed String attributes of a sane length; everything else is absent."""
+
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
         attribute = carrier.get(key)
         if not isinstance(attribute, Mapping):
+            return None
+        data_type = attribute.get("DataType")
+        if not isinstance(data_type, str) or not data_type.startswith("String"):
             return None
         value = attribute.get("StringValue")
         if not isinstance(value, str) or len(value) > MAX_CONTEXT_VALUE_LENGTH:
@@ -72,7 +99,7 @@ class _AttributeGetter(Getter[Mapping[str, Any]]):
         return [value]
 
     def keys(self, carrier: Mapping[str, Any]) -> list[str]:
-        return list(carrier.keys())
+        return [key for key in carrier if isinstance(key, str)]
 
 
 _SETTER = _AttributeSetter()
@@ -85,6 +112,12 @@ def _count_skip(destination: str, reason: str) -> None:
     )
 
 
+def _skipped(destination: str, reason: str) -> bool:
+    _count_skip(destination, reason)
+    logger.debug("trace context not injected into a message for %s: %s", destination, reason)
+    return False
+
+
 def inject_context(
     attributes: MutableMapping[str, Any],
     *,
@@ -94,34 +127,41 @@ def inject_context(
 ) -> bool:
     """Add the context's propagation fields to ``attributes`` if they all fit; return whether.
 
-    Nothing is added when the current context has nothing to propagate. Fields are added all or
+    Nothing is added when the context has nothing to propagate. Fields are added all or
     nothing: never over 10 attributes, never over ``room_bytes`` extra bytes, never replacing a
-    user attribute. A skip is counted (``sqsobs.propagation.skipped``) and logged at debug.
+    user attribute, never a field SQS would reject. A skip is counted
+    (``sqsobs.propagation.skipped`` by reason) and logged at debug; it never raises.
     """
     fields: dict[str, Any] = {}
-    propagate.inject(fields, context=context, setter=_SETTER)
+    try:
+        propagate.inject(fields, context=context, setter=_SETTER)
+    except Exception:  # a broken propagator must not stop a send
+        logger.debug("the propagator failed for %s", destination, exc_info=True)
+        return _skipped(destination, REASON_ERROR)
     if not fields:
         return False
     if any(key in attributes for key in fields):
-        return _skipped(destination, "attribute_taken")
+        return _skipped(destination, REASON_ATTRIBUTE_TAKEN)
     if len(attributes) + len(fields) > MAX_MESSAGE_ATTRIBUTES:
-        return _skipped(destination, "no_room")
+        return _skipped(destination, REASON_NO_ROOM)
+    try:
+        validate_attributes(fields)
+    except MessageError:
+        return _skipped(destination, REASON_INVALID)
     if room_bytes is not None:
         extra = sum(attribute_size(key, value) for key, value in fields.items())
         if extra > room_bytes:
-            return _skipped(destination, "no_room_bytes")
+            return _skipped(destination, REASON_NO_ROOM_BYTES)
     attributes.update(fields)
     return True
 
 
-def _skipped(destination: str, reason: str) -> bool:
-    _count_skip(destination, reason)
-    logger.debug("trace context not injected into a message for %s: %s", destination, reason)
-    return False
-
-
 def xray_trace_header(context: Context | None = None) -> str | None:
-    """The current span's context in X-Ray's ``AWSTraceHeader`` format, or None if invalid."""
+    """The current span's context in X-Ray's ``AWSTraceHeader`` format, or None if invalid.
+
+    Set it as the entry's ``MessageSystemAttributes`` (``{"AWSTraceHeader": {"DataType":
+    "String", "StringValue": header}}``): it does not count toward the 10 attributes or the size.
+    """
     span_context = trace.get_current_span(context).get_span_context()
     if not span_context.is_valid:
         return None
@@ -136,46 +176,63 @@ def extract_context(message: Mapping[str, Any], *, destination: str) -> Context 
     """The producer's context carried by a received message, or None.
 
     Reads ``MessageAttributes`` with the global propagator, then falls back to the
-    ``AWSTraceHeader`` system attribute. Malformed values are ignored and counted.
+    ``AWSTraceHeader`` system attribute (keeping any baggage). Malformed values are ignored,
+    counted (``sqsobs.propagation.skipped``, reason ``malformed``) and never raise.
     """
     try:
         return _extract(message, destination)
     except Exception:  # a hostile message must never reach the handler as an exception
-        _count_skip(destination, "malformed")
+        _count_skip(destination, REASON_MALFORMED)
         logger.debug("ignored an unreadable trace context on %s", destination, exc_info=True)
         return None
 
 
 def _extract(message: Mapping[str, Any], destination: str) -> Context | None:
     attributes = message.get("MessageAttributes")
+    context: Context | None = None
     present = False
     if isinstance(attributes, Mapping) and attributes:
-        present = "traceparent" in attributes
+        trace_fields = set(propagate.get_global_textmap().fields) - _BAGGAGE_FIELDS
+        present = any(field in attributes for field in trace_fields)
         context = propagate.extract(attributes, getter=_GETTER)
         if trace.get_current_span(context).get_span_context().is_valid:
             return context
     system = message.get("Attributes")
     header = system.get(AWS_TRACE_HEADER) if isinstance(system, Mapping) else None
-    if isinstance(header, str):
-        xray_context = _from_xray(header)
-        if xray_context is not None:
-            return xray_context
+    if header is not None:
+        xray_span = _from_xray(header)
+        if xray_span is not None:
+            return trace.set_span_in_context(xray_span, context)
         present = True
     if present:
-        _count_skip(destination, "malformed")
+        _count_skip(destination, REASON_MALFORMED)
+        logger.debug("ignored a malformed trace context on %s", destination)
+    if context is not None and baggage.get_all(context):
+        return context
     return None
 
 
-def _from_xray(header: str) -> Context | None:
-    match = _XRAY.match(header) if len(header) <= MAX_CONTEXT_VALUE_LENGTH else None
-    if match is None:
+def _from_xray(header: object) -> NonRecordingSpan | None:
+    """Parse ``Root=1-xxxxxxxx-yyyy...;Parent=zzzz...;Sampled=1`` (any order, extra keys ok)."""
+    if not isinstance(header, str) or len(header) > MAX_CONTEXT_VALUE_LENGTH:
         return None
+    fields: dict[str, str] = {}
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        fields[key] = value
+    root = fields.get("Root", "").split("-")
+    parent = fields.get("Parent", "")
+    if len(root) != 3 or root[0] != "1" or len(root[1]) != 8 or len(root[2]) != 24:
+        return None
+    if len(parent) != 16 or not _HEX.fullmatch(root[1] + root[2] + parent):
+        return None
+    trace_id = int(root[1] + root[2], 16)
+    span_id = int(parent, 16)
+    sampled = fields.get("Sampled") == "1"
     span_context = SpanContext(
-        trace_id=int(match.group(1) + match.group(2), 16),
-        span_id=int(match.group(3), 16),
+        trace_id=trace_id,
+        span_id=span_id,
         is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED if match.group(4) == "1" else 0),
+        trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT),
     )
-    if not span_context.is_valid:
-        return None
-    return trace.set_span_in_context(NonRecordingSpan(span_context))
+    return NonRecordingSpan(span_context) if span_context.is_valid else None
