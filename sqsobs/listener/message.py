@@ -1,0 +1,142 @@
+"""The message a handler receives: :class:`SqsMessage`.
+
+Example::
+
+    def handle(msg: SqsMessage) -> bool:
+        data, err = msg.try_json()
+        if err:
+            return False
+        print(msg.message_id, msg.receive_count, msg.message_attributes().get("trace_id"))
+        return True
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry.context import Context
+
+__all__ = ["SqsMessage"]
+
+_UNSET: Any = object()
+
+
+class SqsMessage:
+    """One received SQS message, as the seed's ``SqsMessage``, plus a few typed helpers.
+
+    ``attributes`` holds the system attributes (``ApproximateReceiveCount``, ``SentTimestamp``,
+    ``MessageGroupId`` ...) and ``raw`` (alias ``md``) the message exactly as boto3 returned it.
+    """
+
+    __slots__ = (
+        "_context",
+        "_json",
+        "attributes",
+        "body",
+        "message_id",
+        "raw",
+        "receipt_handle",
+        "received_at",
+    )
+
+    def __init__(
+        self,
+        *,
+        message_id: str,
+        receipt_handle: str,
+        body: str,
+        attributes: Mapping[str, Any] | None = None,
+        raw: Mapping[str, Any] | None = None,
+        received_at: float = 0.0,
+        context: Context | None = None,
+    ) -> None:
+        self.message_id = message_id
+        self.receipt_handle = receipt_handle
+        self.body = body
+        self.attributes: Mapping[str, Any] = attributes or {}
+        self.raw: Mapping[str, Any] = raw if raw is not None else {}
+        #: ``time.monotonic()`` when the listener received the message.
+        self.received_at = received_at
+        self._context = context
+        self._json: Any = _UNSET
+
+    @classmethod
+    def from_boto(
+        cls, raw: Mapping[str, Any], *, received_at: float = 0.0, context: Context | None = None
+    ) -> SqsMessage:
+        """Wrap one entry of ReceiveMessage's ``Messages``."""
+        return cls(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw.get("Body", ""),
+            attributes=raw.get("Attributes") or {},
+            raw=raw,
+            received_at=received_at,
+            context=context,
+        )
+
+    @property
+    def md(self) -> Mapping[str, Any]:
+        """The raw boto3 message (the seed's name for :attr:`raw`)."""
+        return self.raw
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON, cached; raises ``json.JSONDecodeError`` if invalid."""
+        if self._json is _UNSET:
+            self._json = _json.loads(self.body)
+        return self._json
+
+    def try_json(self) -> tuple[Any | None, Exception | None]:
+        """``(data, None)`` for a JSON body, ``(None, error)`` otherwise; never raises."""
+        try:
+            return self.json, None
+        except ValueError as error:
+            return None, error
+
+    def message_attributes(self) -> dict[str, Any]:
+        """MessageAttributes simplified to ``{name: value}`` (str, or bytes for Binary)."""
+        raw = self.raw.get("MessageAttributes") or {}
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            if "StringValue" in value:
+                out[name] = value["StringValue"]
+            elif "BinaryValue" in value:
+                out[name] = value["BinaryValue"]
+            else:
+                out[name] = value
+        return out
+
+    @property
+    def receive_count(self) -> int:
+        """ApproximateReceiveCount: 1 on the first delivery (1 if SQS did not say)."""
+        try:
+            return int(self.attributes.get("ApproximateReceiveCount", 1))
+        except (TypeError, ValueError):
+            return 1
+
+    @property
+    def sent_timestamp(self) -> datetime | None:
+        """When SQS accepted the message (UTC), or None if SQS did not say."""
+        raw = self.attributes.get("SentTimestamp")
+        try:
+            return datetime.fromtimestamp(int(str(raw)) / 1000.0, tz=timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+
+    @property
+    def group_id(self) -> str | None:
+        """The FIFO MessageGroupId, or None on a standard queue."""
+        value = self.attributes.get("MessageGroupId")
+        return value if isinstance(value, str) else None
+
+    @property
+    def context(self) -> Context | None:
+        """The producer's trace context carried by the message, if any."""
+        return self._context
+
+    def __repr__(self) -> str:
+        return f"SqsMessage(message_id={self.message_id!r}, receive_count={self.receive_count})"
