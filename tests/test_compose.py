@@ -150,7 +150,10 @@ def test_prometheus_scrapes_existing_services_on_their_ports(
         "prometheus": {9090},
     }
     for app in ("producer", "consumer"):
-        listening[app] = {int(services[app]["environment"]["SQSOBS_PROMETHEUS_PORT"])}
+        env = services[app]["environment"]
+        assert env["OTEL_EXPORTER_PROMETHEUS_HOST"] == "0.0.0.0"  # reachable from Prometheus
+        assert "prometheus" in env["OTEL_METRICS_EXPORTER"].split(",")
+        listening[app] = {int(env["OTEL_EXPORTER_PROMETHEUS_PORT"])}
     jobs = {}
     for job in config["scrape_configs"]:
         for target in job["static_configs"][0]["targets"]:
