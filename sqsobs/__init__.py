@@ -30,6 +30,8 @@ from sqsobs.errors import (
     Throttled,
 )
 from sqsobs.limits import message_size, validate_message
+from sqsobs.logs import configure_logging
+from sqsobs.telemetry.setup import Telemetry, configure_telemetry
 
 # Sorted; tests/test_exports.py keeps it sorted and complete.
 __all__ = [
@@ -48,8 +50,11 @@ __all__ = [
     "SendFailed",
     "SqsError",
     "SqsObsError",
+    "Telemetry",
     "Throttled",
     "__version__",
+    "configure_logging",
+    "configure_telemetry",
     "message_size",
     "validate_message",
 ]
