@@ -1,0 +1,75 @@
+"""Who runs in scenarios 1 and 2, and how."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from benchmarks.harness import Contender
+from benchmarks.throughput import Throughput
+
+RAW = "benchmarks.clients.raw"
+DRAMATIQ = "benchmarks.clients.dramatiq_producer"
+FARGATE = "benchmarks.clients.fargate"
+SQSOBS_LISTENER = "benchmarks.clients.sqsobs_listener"
+
+RAW_PRODUCER = "raw boto3 loop (pre-built 10-entry batches)"
+SQSOBS_PRODUCER_ON = "sqsobs BatchSQSBroker, telemetry on"
+SQSOBS_PRODUCER_OFF = "sqsobs BatchSQSBroker, telemetry off"
+SEED_PRODUCER = "dramatiq-sqs-batch 1.0.0 BatchSQSBroker"
+DRAMATIQ_SQS = "dramatiq-sqs SQSBroker (1 call per message)"
+RAW_LISTENER = "raw boto3 receive + delete_message_batch"
+SEED_LISTENER = "sqs-fargate-listener 0.1.1"
+
+
+def sqsobs_listener_name(mode: str, telemetry: str) -> str:
+    """Display name of the sqsobs listener contender."""
+    return f"sqsobs listener, {mode}, telemetry {telemetry}"
+
+
+def seed_listener_name(mode: str) -> str:
+    """Display name of the seed listener contender."""
+    return f"{SEED_LISTENER}, {mode}"
+
+
+def sqsobs_ready() -> dict[str, bool]:
+    """Which sqsobs contenders exist in this checkout (producer and listener land separately)."""
+    return {
+        "producer": importlib.util.find_spec("sqsobs.dramatiq") is not None
+        and importlib.util.find_spec("benchmarks.clients.sqsobs_setup") is not None,
+        "listener": importlib.util.find_spec(SQSOBS_LISTENER) is not None,
+    }
+
+
+def producer_scenario() -> Throughput:
+    """Scenario 1: 4 queues, small messages, every broker and the raw limit."""
+    ready = sqsobs_ready()["producer"]
+    contenders = [Contender(RAW_PRODUCER, RAW)]
+    if ready:
+        contenders += [
+            Contender(SQSOBS_PRODUCER_ON, DRAMATIQ, {"broker": "sqsobs", "telemetry": "on"}),
+            Contender(SQSOBS_PRODUCER_OFF, DRAMATIQ, {"broker": "sqsobs", "telemetry": "off"}),
+        ]
+    contenders += [
+        Contender(SEED_PRODUCER, DRAMATIQ, {"broker": "seed-batch"}, seed="dramatiq-sqs-batch"),
+        # One HTTP call per message: a quarter of the messages gives the same per-message figures.
+        Contender(DRAMATIQ_SQS, DRAMATIQ, {"broker": "dramatiq-sqs"}, share=0.25),
+    ]
+    return Throughput("1 producer", "producer", 4, contenders)
+
+
+def listener_scenario() -> Throughput:
+    """Scenario 2: a pre-loaded queue, no-op handler, batch and per-message modes."""
+    ready = sqsobs_ready()["listener"]
+    contenders = [Contender(RAW_LISTENER, RAW)]
+    for mode in ("batch", "per-message"):
+        if ready:
+            for telemetry in ("on", "off"):
+                config = {"mode": mode, "telemetry": telemetry}
+                name = sqsobs_listener_name(mode, telemetry)
+                contenders.append(Contender(name, SQSOBS_LISTENER, config))
+        contenders.append(
+            Contender(
+                seed_listener_name(mode), FARGATE, {"mode": mode}, seed="sqs-fargate-listener"
+            )
+        )
+    return Throughput("2 listener", "listener", 1, contenders)

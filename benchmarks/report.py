@@ -1,0 +1,222 @@
+"""Tables (markdown, printed and pasted into the README) and the issue's targets, checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks import contenders as c
+from benchmarks.throughput import Summary
+
+
+@dataclass
+class TargetCheck:
+    """One target of the issue with its measured value."""
+
+    target: str
+    measured: str
+    met: bool | None  # None: could not be measured in this run
+
+
+class Figures:
+    """Look-ups over one run's summaries."""
+
+    def __init__(self, summaries: list[Summary]) -> None:
+        self.by_key = {(s.scenario, s.server, s.contender): s for s in summaries}
+
+    def get(self, scenario: str, server: str, contender: str) -> Summary | None:
+        """The summary, or None if that contender did not run there."""
+        return self.by_key.get((scenario, server, contender))
+
+    def ratio(
+        self, scenario: str, server: str, top: str, bottom: str, figure: Callable[[Summary], float]
+    ) -> float | None:
+        """figure(top) / figure(bottom), or None if either is missing."""
+        a, b = self.get(scenario, server, top), self.get(scenario, server, bottom)
+        if a is None or b is None or not figure(b):
+            return None
+        return figure(a) / figure(b)
+
+
+def _rate(s: Summary) -> float:
+    return s.msgs_per_second
+
+
+def _cpu(s: Summary) -> float:
+    return s.cpu_us_per_msg
+
+
+def producer_table(summaries: list[Summary]) -> str:
+    """Scenario 1 as a markdown table."""
+    lines = [
+        "| server | contender | messages | msg/s | SQS calls/msg | client CPU µs/msg "
+        "| peak RSS MiB | all delivered |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in summaries:
+        if s.scenario != "1 producer":
+            continue
+        lines.append(
+            f"| {s.server} | {s.contender} | {s.messages:,} | {s.msgs_per_second:,.0f} "
+            f"| {s.calls_per_msg['send']:.3f} | {s.cpu_us_per_msg:,.0f} | {s.peak_rss_mib:.0f} "
+            f"| {_delivered(s)} |"
+        )
+    return "\n".join(lines)
+
+
+def listener_table(summaries: list[Summary]) -> str:
+    """Scenario 2 as a markdown table (calls split by kind)."""
+    lines = [
+        "| server | contender | messages | msg/s | receive/msg | delete/msg | visibility/msg "
+        "| client CPU µs/msg | peak RSS MiB | all processed |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in summaries:
+        if s.scenario != "2 listener":
+            continue
+        calls = s.calls_per_msg
+        lines.append(
+            f"| {s.server} | {s.contender} | {s.messages:,} | {s.msgs_per_second:,.0f} "
+            f"| {calls['receive']:.3f} | {calls['delete']:.3f} | {calls['visibility']:.3f} "
+            f"| {s.cpu_us_per_msg:,.0f} | {s.peak_rss_mib:.0f} | {_delivered(s)} |"
+        )
+    return "\n".join(lines)
+
+
+def _delivered(s: Summary) -> str:
+    if s.all_delivered:
+        return f"yes ({s.runs} runs)"
+    return f"**no**: {s.failed_runs} of {s.runs} runs failed"
+
+
+def telemetry_table(summaries: list[Summary]) -> str:
+    """Scenario 3: telemetry fully on vs off, as ratios."""
+    figures = Figures(summaries)
+    pairs = [("1 producer", "producer", c.SQSOBS_PRODUCER_ON, c.SQSOBS_PRODUCER_OFF)]
+    for mode in ("batch", "per-message"):
+        on, off = c.sqsobs_listener_name(mode, "on"), c.sqsobs_listener_name(mode, "off")
+        pairs.append(("2 listener", f"listener, {mode}", on, off))
+    lines = [
+        "| server | side | throughput on/off | CPU per message on/off |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    servers = sorted({s.server for s in summaries})
+    for server in servers:
+        for scenario, side, on, off in pairs:
+            rate = figures.ratio(scenario, server, on, off, _rate)
+            cpu = figures.ratio(scenario, server, on, off, _cpu)
+            if rate is not None and cpu is not None:
+                lines.append(f"| {server} | {side} | {rate:.2f} | {cpu:.2f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _check(target: str, value: float | None, fmt: str, ok: Callable[[float], bool]) -> TargetCheck:
+    if value is None:
+        return TargetCheck(target, "not measured in this run", None)
+    return TargetCheck(target, fmt.format(value), ok(value))
+
+
+def throughput_targets(summaries: list[Summary]) -> list[TargetCheck]:
+    """The issue's targets for scenarios 1-3."""
+    f = Figures(summaries)
+    p, li = "1 producer", "2 listener"
+    on_batch = c.sqsobs_listener_name("batch", "on")
+    off_batch = c.sqsobs_listener_name("batch", "off")
+    seed_batch = c.seed_listener_name("batch")
+    producer = f.get(p, "null", c.SQSOBS_PRODUCER_ON)
+    listener = f.get(li, "null", on_batch)
+    checks = [
+        _check(
+            "producer SQS calls/msg <= 0.105 (null)",
+            producer.calls_per_msg["send"] if producer else None,
+            "{:.4f}",
+            lambda v: v <= 0.105,
+        )
+    ]
+    moto_producer = f.get(p, "moto", c.SQSOBS_PRODUCER_ON)
+    checks.append(
+        _check(
+            "producer SQS calls/msg <= 0.105 (moto)",
+            moto_producer.calls_per_msg["send"] if moto_producer else None,
+            "{:.4f}",
+            lambda v: v <= 0.105,
+        )
+    )
+    ratios = [
+        (
+            "sqsobs producer (telemetry on) >= 80 % of raw loop msg/s (null)",
+            f.ratio(p, "null", c.SQSOBS_PRODUCER_ON, c.RAW_PRODUCER, _rate),
+            0.8,
+        ),
+        (
+            "sqsobs producer (telemetry on) >= 1.5x dramatiq-sqs-batch msg/s (null)",
+            f.ratio(p, "null", c.SQSOBS_PRODUCER_ON, c.SEED_PRODUCER, _rate),
+            1.5,
+        ),
+        (
+            "sqsobs listener (batch, on) >= 1.5x sqs-fargate-listener msg/s (null)",
+            f.ratio(li, "null", on_batch, seed_batch, _rate),
+            1.5,
+        ),
+        (
+            "sqsobs listener (batch, on) >= 80 % of raw loop msg/s (null)",
+            f.ratio(li, "null", on_batch, c.RAW_LISTENER, _rate),
+            0.8,
+        ),
+        (
+            "producer telemetry on/off throughput >= 0.85 (null)",
+            f.ratio(p, "null", c.SQSOBS_PRODUCER_ON, c.SQSOBS_PRODUCER_OFF, _rate),
+            0.85,
+        ),
+        (
+            "listener (batch) telemetry on/off throughput >= 0.85 (null)",
+            f.ratio(li, "null", on_batch, off_batch, _rate),
+            0.85,
+        ),
+    ]
+    for target, value, floor in ratios:
+        checks.append(_check(target, value, "{:.2f}", _at_least(floor)))
+    checks.append(
+        _check(
+            "listener receive+delete calls/msg <= 0.25 at batch size 10 (null)",
+            listener.calls_per_msg["receive"] + listener.calls_per_msg["delete"]
+            if listener
+            else None,
+            "{:.3f}",
+            lambda v: v <= 0.25,
+        )
+    )
+    for server in ("null", "moto"):
+        checks.append(
+            _check(
+                f"producer CPU/msg, telemetry on <= dramatiq-sqs-batch's ({server}), ratio",
+                f.ratio(p, server, c.SQSOBS_PRODUCER_ON, c.SEED_PRODUCER, _cpu),
+                "{:.2f}",
+                lambda v: v <= 1.0,
+            )
+        )
+        checks.append(
+            _check(
+                f"listener CPU/msg (batch, on) <= sqs-fargate-listener's ({server}), ratio",
+                f.ratio(li, server, on_batch, seed_batch, _cpu),
+                "{:.2f}",
+                lambda v: v <= 1.0,
+            )
+        )
+    return checks
+
+
+def _at_least(floor: float) -> Callable[[float], bool]:
+    def met(value: float) -> bool:
+        return value >= floor
+
+    return met
+
+
+def targets_table(checks: list[TargetCheck]) -> str:
+    """Targets as a markdown table."""
+    lines = ["| target | measured | met |", "| --- | ---: | --- |"]
+    for check in checks:
+        met = {True: "yes", False: "**no**", None: "n/a"}[check.met]
+        lines.append(f"| {check.target} | {check.measured} | {met} |")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Smoke version of the benchmarks: few messages, correctness only (never speed).
+
+Needs neither the seed packages' environments nor the network: the contenders here live in the
+main environment, the null SQS and moto run on loopback.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from benchmarks import report
+from benchmarks.contenders import DRAMATIQ, RAW, RAW_LISTENER, RAW_PRODUCER
+from benchmarks.harness import Contender
+from benchmarks.null_sqs import NullSQS
+from benchmarks.targets import MotoTarget, NullTarget
+from benchmarks.throughput import Throughput, summarise
+from tests.conftest import SqsServer
+
+
+@pytest.fixture(scope="module")
+def null_sqs() -> Iterator[NullSQS]:
+    with NullSQS() as server:
+        yield server
+
+
+def _client(endpoint_url: str) -> Any:
+    return boto3.client("sqs", endpoint_url=endpoint_url, region_name="us-east-1")
+
+
+def test_null_sqs_speaks_the_json_protocol_and_counts_calls(null_sqs: NullSQS) -> None:
+    client = _client(null_sqs.endpoint_url)
+    name = f"smoke-{uuid.uuid4().hex[:8]}"
+    url = client.create_queue(QueueName=name)["QueueUrl"]
+    assert client.get_queue_url(QueueName=name)["QueueUrl"] == url
+    null_sqs.reset()
+    entries = [{"Id": str(i), "MessageBody": f"body {i}"} for i in range(10)]
+    sent = client.send_message_batch(QueueUrl=url, Entries=entries)
+    assert [e["Id"] for e in sent["Successful"]] == [str(i) for i in range(10)]
+    received = client.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert len(received) == 10
+    assert len({m["ReceiptHandle"] for m in received}) == 10
+    assert "traceparent" in received[0]["MessageAttributes"]
+    handles = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)]
+    assert len(client.delete_message_batch(QueueUrl=url, Entries=handles)["Successful"]) == 10
+    visibility = [dict(h, VisibilityTimeout=5) for h in handles[:3]]
+    changed = client.change_message_visibility_batch(QueueUrl=url, Entries=visibility)
+    assert len(changed["Successful"]) == 3
+    # Drained: a receive answers empty (after its short long-poll).
+    assert client.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+    with pytest.raises(client.exceptions.QueueDoesNotExist):
+        client.get_queue_url(QueueName=f"missing-{uuid.uuid4().hex[:8]}")
+    stats = null_sqs.stats()
+    assert stats["calls"] == {
+        "SendMessageBatch": 1,
+        "ReceiveMessage": 2,
+        "DeleteMessageBatch": 1,
+        "ChangeMessageVisibilityBatch": 1,
+        "GetQueueUrl": 1,
+    }
+    assert stats["entries"]["SendMessageBatch"] == 10
+    assert stats["sent_per_queue"] == {name: 10}
+
+
+def test_null_sqs_preload_and_stall(null_sqs: NullSQS) -> None:
+    client = _client(null_sqs.endpoint_url)
+    name = f"smoke-{uuid.uuid4().hex[:8]}"
+    null_sqs.preload(name, 25)
+    url = client.get_queue_url(QueueName=name)["QueueUrl"]
+    got = 0
+    while batch := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        got += len(batch)
+    assert got == 25
+    null_sqs.stall(True)
+    sender = threading.Thread(
+        target=client.send_message, kwargs={"QueueUrl": url, "MessageBody": "held"}
+    )
+    try:
+        sender.start()
+        sender.join(0.3)
+        assert sender.is_alive(), "a send must wait while the server is stalled"
+        assert null_sqs.stats()["available"][name] == 0
+    finally:
+        null_sqs.stall(False)
+    sender.join(5)
+    assert not sender.is_alive()
+    assert null_sqs.stats()["available"][name] == 1
+
+
+def test_producer_and_listener_scenarios_on_the_null_sqs(null_sqs: NullSQS) -> None:
+    target = NullTarget(null_sqs)
+    producer = Throughput(
+        "1 producer",
+        "producer",
+        4,
+        [
+            Contender(RAW_PRODUCER, RAW),
+            Contender("dramatiq-sqs", DRAMATIQ, {"broker": "dramatiq-sqs"}, share=0.5),
+        ],
+    )
+    listener = Throughput("2 listener", "listener", 1, [Contender(RAW_LISTENER, RAW)])
+    samples = producer.run(target, 60, 1, {}) + listener.run(target, 60, 1, {})
+    assert [s.problem for s in samples] == ["", "", ""]
+    raw, dramatiq_sqs, drain = samples
+    assert (raw.arrived, raw.calls_per_msg("send")) == (60, 0.1)
+    assert (dramatiq_sqs.arrived, dramatiq_sqs.calls_per_msg("send")) == (30, 1.0)
+    assert (drain.arrived, drain.left, drain.calls_per_msg("delete")) == (60, 0, 0.1)
+    for sample in samples:
+        assert sample.cpu_seconds > 0 and sample.wall_seconds > 0 and sample.peak_rss_kib > 0
+    summaries = summarise(samples)
+    table = report.producer_table(summaries)
+    assert RAW_PRODUCER in table and "yes (1 runs)" in table
+    assert RAW_LISTENER in report.listener_table(summaries)
+
+
+def test_producer_scenario_on_moto_counts_delivery(sqs_server: SqsServer) -> None:
+    target = MotoTarget(sqs_server.endpoint_url)
+    producer = Throughput("1 producer", "producer", 2, [Contender(RAW_PRODUCER, RAW)])
+    listener = Throughput("2 listener", "listener", 1, [Contender(RAW_LISTENER, RAW)])
+    samples = producer.run(target, 40, 1, {}) + listener.run(target, 30, 1, {})
+    assert [s.problem for s in samples] == ["", ""]
+    assert samples[0].arrived == 40
+    assert samples[0].calls["SendMessageBatch"] == 4  # counted in the client process on moto
+    assert (samples[1].arrived, samples[1].left) == (30, 0)
+
+
+def test_a_failing_client_shows_as_a_failed_run(null_sqs: NullSQS) -> None:
+    broken = Contender("broken", "benchmarks.clients.no_such_client")
+    samples = Throughput("1 producer", "producer", 1, [broken]).run(NullTarget(null_sqs), 20, 1, {})
+    assert not samples[0].ok
+    assert samples[0].problem.startswith("client failed")
+    assert "**no**: 1 of 1 runs failed" in report.producer_table(summarise(samples))
+    checks = report.throughput_targets(summarise(samples))
+    assert {check.met for check in checks} == {None}  # no sqsobs figures: nothing claimed
