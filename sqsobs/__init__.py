@@ -30,16 +30,28 @@ from sqsobs.errors import (
     Throttled,
 )
 from sqsobs.limits import message_size, validate_message
+from sqsobs.listener import (
+    BatchResult,
+    InvalidBatchResult,
+    Listener,
+    SqsMessage,
+    request_shutdown,
+    run_listeners,
+    sqs_listener,
+)
 from sqsobs.logs import configure_logging
 from sqsobs.telemetry.setup import Telemetry, configure_telemetry
 
 # Sorted; tests/test_exports.py keeps it sorted and complete.
 __all__ = [
     "AccessDenied",
+    "BatchResult",
     "BufferFull",
     "Cleared",
     "ConfigError",
+    "InvalidBatchResult",
     "InvalidMessage",
+    "Listener",
     "ListenerClosed",
     "ListenerError",
     "MessageError",
@@ -49,6 +61,7 @@ __all__ = [
     "QueueDoesNotExist",
     "SendFailed",
     "SqsError",
+    "SqsMessage",
     "SqsObsError",
     "Telemetry",
     "Throttled",
@@ -56,5 +69,8 @@ __all__ = [
     "configure_logging",
     "configure_telemetry",
     "message_size",
+    "request_shutdown",
+    "run_listeners",
+    "sqs_listener",
     "validate_message",
 ]

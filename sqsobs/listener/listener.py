@@ -113,7 +113,8 @@ class Listener:
         self._tasks: queue_module.SimpleQueue[_Task | None] = queue_module.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._poller: threading.Thread | None = None
-        self._stopped = threading.Event()
+        #: ReceiveMessage calls made (written by the poller thread only).
+        self.receive_calls = 0
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> Listener:
@@ -201,7 +202,6 @@ class Listener:
         self.heartbeat.stop(1.0)
         self.runner.stop()
         self._state = "stopped"
-        self._stopped.set()
         logger.info("listener %s stopped (%s)", self.name, self.stats.snapshot())
         return finished and flushed
 
@@ -280,6 +280,7 @@ class Listener:
         count = self.settings.batch_size if self.settings.mode == "batch" else slots
         started_ns = time.time_ns()
         started = time.perf_counter()
+        self.receive_calls += 1
         try:
             response = self._client.receive_message(
                 QueueUrl=self.queue_url,

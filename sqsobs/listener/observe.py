@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext
@@ -25,8 +24,6 @@ from opentelemetry.trace import Link, Span, SpanContext
 from sqsobs.listener.message import SqsMessage
 from sqsobs.telemetry.catalog import (
     ATTR_DESTINATION,
-    ATTR_ERROR_TYPE,
-    ATTR_OPERATION_NAME,
     ATTR_SYSTEM,
     CONSUMED_MESSAGES,
     DELETES,
@@ -41,6 +38,7 @@ from sqsobs.telemetry.catalog import (
     PROCESS_DURATION,
     RECEIVE_COUNT,
     SYSTEM,
+    MetricSpec,
 )
 from sqsobs.telemetry.instruments import get_instruments
 from sqsobs.telemetry.spans import (
@@ -49,6 +47,7 @@ from sqsobs.telemetry.spans import (
     OP_RECEIVE,
     get_tracer,
     messaging_attributes,
+    metric_attributes,
     record_error,
     span_name,
 )
@@ -70,31 +69,30 @@ class ListenerTelemetry:
         self._tracer = get_tracer()
         self._inst = get_instruments()
         self._queue_attrs = {ATTR_SYSTEM: SYSTEM, ATTR_DESTINATION: queue}
-        self._op_attrs: dict[str, dict[str, Any]] = {}
+        self._attrs: dict[tuple[str, str | None, str | None], dict[str, str]] = {}
 
-    def op_attrs(self, operation: str, error: str | None = None) -> dict[str, Any]:
-        """Metric attributes for ``operation`` (and ``error.type`` when it failed)."""
-        if error is not None:
-            return {**self._queue_attrs, ATTR_OPERATION_NAME: operation, ATTR_ERROR_TYPE: error}
-        attrs = self._op_attrs.get(operation)
-        if attrs is None:
-            attrs = {**self._queue_attrs, ATTR_OPERATION_NAME: operation}
-            self._op_attrs[operation] = attrs
-        return attrs
-
-    def queue_attrs(self, error: str | None = None) -> dict[str, Any]:
-        """Queue-level metric attributes (and ``error.type`` when given)."""
-        if error is None:
-            return self._queue_attrs
-        return {**self._queue_attrs, ATTR_ERROR_TYPE: error}
+    def attrs(
+        self, spec: MetricSpec, operation: str | None = None, error: str | None = None
+    ) -> dict[str, str]:
+        """The attributes ``spec`` declares, for ``operation`` and ``error.type``; cached."""
+        key = (spec.name, operation, error)
+        found = self._attrs.get(key)
+        if found is None:
+            found = metric_attributes(spec, self.queue, operation=operation, error_type=error)
+            self._attrs[key] = found
+        return found
 
     # --- receive ---------------------------------------------------------------------------
     def received(
         self, messages: Sequence[SqsMessage], started_ns: int, duration_seconds: float
     ) -> SpanContext | None:
         """Record a ReceiveMessage that returned messages; return its span's context."""
-        self._inst.histogram(OPERATION_DURATION).record(duration_seconds, self.op_attrs(OP_RECEIVE))
-        self._inst.counter(CONSUMED_MESSAGES).add(len(messages), self.op_attrs(OP_RECEIVE))
+        self._inst.histogram(OPERATION_DURATION).record(
+            duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE)
+        )
+        self._inst.counter(CONSUMED_MESSAGES).add(
+            len(messages), self.attrs(CONSUMED_MESSAGES, OP_RECEIVE)
+        )
         self._inst.updown(INFLIGHT).add(len(messages), self._queue_attrs)
         now = time.time()
         age = self._inst.histogram(MESSAGE_AGE)
@@ -123,15 +121,17 @@ class ListenerTelemetry:
 
     def empty_receive(self, duration_seconds: float) -> None:
         """Count a ReceiveMessage that returned nothing (not traced)."""
-        self._inst.histogram(OPERATION_DURATION).record(duration_seconds, self.op_attrs(OP_RECEIVE))
+        self._inst.histogram(OPERATION_DURATION).record(
+            duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE)
+        )
         self._inst.counter(EMPTY_RECEIVES).add(1, self._queue_attrs)
 
     def poll_error(self, error_type: str, duration_seconds: float) -> None:
         """Count a failed ReceiveMessage."""
         self._inst.histogram(OPERATION_DURATION).record(
-            duration_seconds, self.op_attrs(OP_RECEIVE, error_type)
+            duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE, error_type)
         )
-        self._inst.counter(POLL_ERRORS).add(1, self.queue_attrs(error_type))
+        self._inst.counter(POLL_ERRORS).add(1, self.attrs(POLL_ERRORS, error=error_type))
 
     # --- process ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -171,12 +171,14 @@ class ListenerTelemetry:
     def processed(self, duration_seconds: float, error_type: str | None) -> None:
         """Record one handler call's duration (per message or per batch)."""
         self._inst.histogram(PROCESS_DURATION).record(
-            duration_seconds, self.op_attrs(OP_PROCESS, error_type)
+            duration_seconds, self.attrs(PROCESS_DURATION, OP_PROCESS, error_type)
         )
 
     def handler_failures(self, count: int, error_type: str) -> None:
         """Count messages whose handler failed."""
-        self._inst.counter(HANDLER_FAILURES).add(count, self.queue_attrs(error_type))
+        self._inst.counter(HANDLER_FAILURES).add(
+            count, self.attrs(HANDLER_FAILURES, error=error_type)
+        )
 
     # --- settle calls ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -202,18 +204,18 @@ class ListenerTelemetry:
                 raise
             finally:
                 self._inst.histogram(OPERATION_DURATION).record(
-                    time.perf_counter() - started, self.op_attrs(operation, error)
+                    time.perf_counter() - started, self.attrs(OPERATION_DURATION, operation, error)
                 )
 
     def heartbeats(self, count: int, error_type: str | None = None) -> None:
         """Count visibility extensions (failed ones with their error.type)."""
         if count:
-            self._inst.counter(HEARTBEATS).add(count, self.queue_attrs(error_type))
+            self._inst.counter(HEARTBEATS).add(count, self.attrs(HEARTBEATS, error=error_type))
 
     def deletes(self, count: int, error_type: str | None = None) -> None:
         """Count deletes (failed ones with their error.type)."""
         if count:
-            self._inst.counter(DELETES).add(count, self.queue_attrs(error_type))
+            self._inst.counter(DELETES).add(count, self.attrs(DELETES, error=error_type))
 
     def settled(self, count: int) -> None:
         """Messages that left the listener's hands (deleted, released or left to expire)."""
