@@ -197,10 +197,10 @@ class FakeClient:
                 failed.append({"Id": entry["Id"], "Code": problem[0], "SenderFault": problem[1]})
         return {"Successful": ok, "Failed": failed}
 
-    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[Any]) -> Any:  # noqa: N803
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[Any]) -> Any:
         return self._answer("change", Entries)
 
-    def delete_message_batch(self, QueueUrl: str, Entries: list[Any]) -> Any:  # noqa: N803
+    def delete_message_batch(self, QueueUrl: str, Entries: list[Any]) -> Any:
         return self._answer("delete", Entries)
 
 

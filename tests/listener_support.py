@@ -1,0 +1,54 @@
+"""Helpers shared by the listener tests (not fixtures, not a test module)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from sqsobs.listener.message import SqsMessage
+
+
+def send_bodies(client: Any, queue_url: str, bodies: list[str], **extra: Any) -> None:
+    """Send ``bodies`` in batches of 10 (``extra`` goes into every entry)."""
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": body, **extra}
+            for i, body in enumerate(bodies[start : start + 10])
+        ]
+        response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        assert not response.get("Failed"), response.get("Failed")
+
+
+def queue_counts(client: Any, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) as SQS counts them."""
+    attrs = client.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+class Recorder:
+    """Thread-safe record of what handlers saw."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bodies: Counter[str] = Counter()
+        self.order: list[str] = []
+
+    def add(self, messages: list[SqsMessage]) -> None:
+        with self.lock:
+            for message in messages:
+                self.bodies[message.body] += 1
+                self.order.append(message.body)
+
+    def distinct(self) -> int:
+        with self.lock:
+            return len(self.bodies)
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.bodies.values())
