@@ -1,0 +1,74 @@
+"""Every example runs briefly against the test server and does what it says."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(
+    script: str, sqs_server: Any, *args: str, seconds: float = 4.0, timeout: float = 60.0
+) -> str:
+    """Run ``examples/<script>`` against the test server; return its output (exit 0 asserted)."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": sqs_server.endpoint_url,
+        "SQSOBS_QUEUE": f"ex-{Path(script).stem[:20]}-{uuid.uuid4().hex[:8]}",
+        "EXAMPLE_SECONDS": str(seconds),
+        # No collector here: no OTLP; Prometheus on any free port.
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "prometheus",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=EXAMPLES.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Traceback" not in output, output
+    return result.stdout
+
+
+def test_per_message_listener(sqs_server: Any) -> None:
+    out = run_example("per_message_listener.py", sqs_server)
+    # 20 orders, one failing its first delivery and handled on the second.
+    assert "handled 20 messages (20 distinct)" in out
+
+
+def test_batch_listener(sqs_server: Any) -> None:
+    out = run_example("batch_listener.py", sqs_server, seconds=3.0)
+    # 30 orders, amounts 0..29 by customer i % 3; the broken body never counts.
+    assert "totals per customer: {'c0': 135, 'c1': 145, 'c2': 155}" in out
+
+
+def test_examples_need_no_endpoint_when_moto_is_installed() -> None:
+    pytest.importorskip("moto")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    env.update(EXAMPLE_SECONDS="2", OTEL_SDK_DISABLED="true", LOG_LEVEL="WARNING")
+    env["SQSOBS_QUEUE"] = f"ex-embedded-{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "batch_listener.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "embedded SQS at http://127.0.0.1:" in result.stdout
+    assert "'c0': 135" in result.stdout
