@@ -34,9 +34,8 @@ def seed_listener_name(mode: str) -> str:
 def sqsobs_ready() -> dict[str, bool]:
     """Which sqsobs contenders exist in this checkout (producer and listener land separately)."""
     return {
-        "producer": importlib.util.find_spec("sqsobs.dramatiq") is not None
-        and importlib.util.find_spec("benchmarks.clients.sqsobs_setup") is not None,
-        "listener": importlib.util.find_spec(SQSOBS_LISTENER) is not None,
+        "producer": importlib.util.find_spec("sqsobs.dramatiq") is not None,
+        "listener": importlib.util.find_spec("sqsobs.listener") is not None,
     }
 
 

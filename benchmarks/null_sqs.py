@@ -74,6 +74,7 @@ class _State:
         self.entries: Counter[str] = Counter()
         self.sent_per_queue: Counter[str] = Counter()
         self.otlp_bytes = 0
+        self.otlp_spans = 0
         self.latencies: list[float] = []
 
     def stats(self) -> dict[str, Any]:
@@ -82,6 +83,7 @@ class _State:
             "entries": dict(self.entries),
             "sent_per_queue": dict(self.sent_per_queue),
             "otlp_bytes": self.otlp_bytes,
+            "otlp_spans": self.otlp_spans,
             "latencies_seconds": self.latencies,
             "available": {name: q.available for name, q in self.queues.items()},
         }
@@ -236,6 +238,20 @@ class _Handler:
         }.get(operation)
 
 
+def _count_spans(body: bytes) -> int:
+    """Spans in an OTLP/HTTP protobuf export (-1 if opentelemetry-proto is not installed)."""
+    try:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+    except ImportError:
+        return -1
+    request = ExportTraceServiceRequest.FromString(body)
+    return sum(
+        len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans
+    )
+
+
 def _response(
     status: int, body: bytes, content_type: bytes = JSON_TYPE, extra: bytes = b""
 ) -> bytes:
@@ -322,6 +338,8 @@ class _Server:
         if path.startswith("/v1/"):
             self.state.calls[f"otlp{path[3:]}"] += 1
             self.state.otlp_bytes += len(body)
+            if path == "/v1/traces":
+                self.state.otlp_spans += _count_spans(body)
             return _response(200, b"", b"application/x-protobuf")
         if path.startswith("/_null/"):
             return self._control(path[7:], json.loads(body or b"{}"))

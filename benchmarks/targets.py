@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -34,6 +34,8 @@ class Outcome:
     arrived: int
     #: Listener: messages still on the queue, visible or not (should be 0).
     left: int = 0
+    #: What the OTLP sink received during the run (spans, bytes, requests).
+    telemetry: dict[str, int] = field(default_factory=dict)
 
 
 class Target:
@@ -41,8 +43,10 @@ class Target:
 
     name = ""
 
-    def __init__(self, endpoint_url: str) -> None:
+    def __init__(self, endpoint_url: str, sink: NullSQS) -> None:
         self.endpoint_url = endpoint_url
+        #: The null SQS process, which is also the OTLP sink of clients with telemetry on.
+        self.sink = sink
         self.client: Any = boto3.client(
             "sqs",
             endpoint_url=endpoint_url,
@@ -65,7 +69,18 @@ class Target:
         raise NotImplementedError
 
     def begin(self) -> None:
-        """Called right before a client run starts."""
+        """Called right before a client run starts: zero the sink's counters."""
+        self.sink.reset()
+
+    def exported(self) -> dict[str, int]:
+        """What the OTLP sink received since :meth:`begin`."""
+        stats = self.sink.stats()
+        requests = sum(v for k, v in stats["calls"].items() if k.startswith("otlp"))
+        return {
+            "spans": stats["otlp_spans"],
+            "bytes": stats["otlp_bytes"],
+            "requests": requests,
+        }
 
     def outcome(
         self, queues: list[str], client_calls: dict[str, int], role: str, loaded: int
@@ -88,14 +103,11 @@ class NullTarget(Target):
     name = "null"
 
     def __init__(self, server: NullSQS) -> None:
-        super().__init__(server.endpoint_url)
+        super().__init__(server.endpoint_url, server)
         self.server = server
 
     def preload(self, queue: str, count: int) -> None:
         self.server.preload(queue, count)
-
-    def begin(self) -> None:
-        self.server.reset()
 
     def outcome(
         self, queues: list[str], client_calls: dict[str, int], role: str, loaded: int
@@ -171,7 +183,7 @@ def started_targets(names: list[str]) -> Iterator[tuple[NullSQS, list[Target]]]:
                 targets.append(NullTarget(null))
             elif name == "moto":
                 moto = EmbeddedSQS().start()
-                targets.append(MotoTarget(moto.endpoint_url))
+                targets.append(MotoTarget(moto.endpoint_url, null))
             else:
                 raise ValueError(f"unknown server {name!r} (null, moto)")
         yield null, targets

@@ -171,6 +171,7 @@ class Throughput:
         timeout = 60 + messages / 100
         client = run_client(python, contender.module, config, timeout)
         outcome = target.outcome(queues, client.result.get("client_calls", {}), self.role, loaded)
+        exported = target.exported()
         target.drop(queues)
         sample.wall_seconds = client.result.get("wall_seconds", 0.0)
         sample.cpu_seconds = client.result.get("cpu_seconds", 0.0)
@@ -178,6 +179,8 @@ class Throughput:
         sample.peak_rss_kib = client.peak_rss_kib
         sample.arrived, sample.left, sample.calls = outcome.arrived, outcome.left, outcome.calls
         sample.extra = client.result.get("extra", {})
+        if exported["requests"]:
+            sample.extra["otlp"] = exported
         sample.problem = _problem(client.ok, client.log, messages, outcome.arrived, outcome.left)
         sample.ok = not sample.problem
         return sample

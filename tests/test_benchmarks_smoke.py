@@ -15,7 +15,14 @@ import boto3
 import pytest
 
 from benchmarks import report
-from benchmarks.contenders import DRAMATIQ, RAW, RAW_LISTENER, RAW_PRODUCER
+from benchmarks.contenders import (
+    DRAMATIQ,
+    RAW,
+    RAW_LISTENER,
+    RAW_PRODUCER,
+    listener_scenario,
+    sqsobs_listener_name,
+)
 from benchmarks.harness import Contender
 from benchmarks.null_sqs import NullSQS
 from benchmarks.targets import MotoTarget, NullTarget
@@ -120,8 +127,10 @@ def test_producer_and_listener_scenarios_on_the_null_sqs(null_sqs: NullSQS) -> N
     assert RAW_LISTENER in report.listener_table(summaries)
 
 
-def test_producer_scenario_on_moto_counts_delivery(sqs_server: SqsServer) -> None:
-    target = MotoTarget(sqs_server.endpoint_url)
+def test_producer_scenario_on_moto_counts_delivery(
+    sqs_server: SqsServer, null_sqs: NullSQS
+) -> None:
+    target = MotoTarget(sqs_server.endpoint_url, null_sqs)
     producer = Throughput("1 producer", "producer", 2, [Contender(RAW_PRODUCER, RAW)])
     listener = Throughput("2 listener", "listener", 1, [Contender(RAW_LISTENER, RAW)])
     samples = producer.run(target, 40, 1, {}) + listener.run(target, 30, 1, {})
@@ -139,3 +148,17 @@ def test_a_failing_client_shows_as_a_failed_run(null_sqs: NullSQS) -> None:
     assert "**no**: 1 of 1 runs failed" in report.producer_table(summarise(samples))
     checks = report.throughput_targets(summarise(samples))
     assert {check.met for check in checks} == {None}  # no sqsobs figures: nothing claimed
+
+
+def test_sqsobs_listener_contender_with_telemetry_on_and_off(null_sqs: NullSQS) -> None:
+    names = [sqsobs_listener_name("batch", "on"), sqsobs_listener_name("per-message", "off")]
+    chosen = [c for c in listener_scenario().contenders if c.name in names]
+    assert [c.name for c in chosen] == names
+    listener = Throughput("2 listener", "listener", 1, chosen)
+    samples = listener.run(NullTarget(null_sqs), 50, 1, {"otlp_endpoint": null_sqs.endpoint_url})
+    assert [s.problem for s in samples] == ["", ""]
+    on, off = samples
+    assert on.extra["stats"]["succeeded"] == off.extra["stats"]["succeeded"] == 50
+    assert on.calls_per_msg("receive") + on.calls_per_msg("delete") <= 0.25
+    assert on.extra["otlp"]["spans"] > 0  # fully on: spans reach the OTLP sink
+    assert "otlp" not in off.extra  # off: no SDK, nothing exported

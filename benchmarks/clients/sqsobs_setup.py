@@ -1,0 +1,44 @@
+"""sqsobs in a client process: telemetry fully on (or not configured at all) and its broker.
+
+"on" is what an application gets from :func:`sqsobs.configure_telemetry` with every span
+sampled and metrics exported every second, sent over OTLP/HTTP to the null SQS process (which
+accepts and counts OTLP), so the run pays the real cost of building and exporting telemetry.
+"off" configures no SDK: the OpenTelemetry API's no-op providers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.clients.common import Run
+
+
+def configure(run: Run) -> Any:
+    """Configure telemetry as the run's config says; return the handle (None when off)."""
+    if run.config.get("telemetry") != "on":
+        return None
+    import sqsobs
+
+    return sqsobs.configure_telemetry(
+        "sqsobs-bench",
+        otlp_endpoint=run.config["otlp_endpoint"],
+        otlp_protocol="http/protobuf",
+        prometheus_port=None,
+        trace_sample_ratio=1.0,
+        metric_export_interval_seconds=1.0,
+    )
+
+
+def flush(telemetry: Any) -> None:
+    """Export what is still buffered (part of the measured phase: it is the run's own cost)."""
+    if telemetry is not None:
+        telemetry.force_flush(timeout_seconds=30.0)
+
+
+def sqs_client(run: Run, pool: int = 10) -> Any:
+    """A boto3 SQS client for the run's endpoint, configured as sqsobs' own clients are."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=pool)
+    return boto3.session.Session().client("sqs", config=config, **run.client_kwargs())
