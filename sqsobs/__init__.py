@@ -40,15 +40,19 @@ from sqsobs.listener import (
     sqs_listener,
 )
 from sqsobs.logs import configure_logging
+from sqsobs.producer import BatchProducer, FailedMessage, FlushReason
 from sqsobs.telemetry.setup import Telemetry, configure_telemetry
 
 # Sorted; tests/test_exports.py keeps it sorted and complete.
 __all__ = [
     "AccessDenied",
+    "BatchProducer",
     "BatchResult",
     "BufferFull",
     "Cleared",
     "ConfigError",
+    "FailedMessage",
+    "FlushReason",
     "InvalidBatchResult",
     "InvalidMessage",
     "Listener",

@@ -1,0 +1,87 @@
+"""The records the producer passes around: a buffered message, a failed one, a flush reason."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from opentelemetry.trace import SpanContext
+
+__all__ = ["FailedMessage", "FlushReason", "PendingMessage"]
+
+
+class FlushReason(str, Enum):
+    """Why a queue's buffer went out (the ``sqsobs.flush.reason`` attribute)."""
+
+    SIZE = "size"
+    INTERVAL = "interval"
+    IDLE = "idle"
+    MANUAL = "manual"
+    CLOSE = "close"
+
+
+@dataclass
+class FailedMessage:
+    """A message SQS never accepted, handed to ``on_failure`` (the seed's record, extended).
+
+    ``entry`` is the SendMessageBatch entry (Id, MessageBody, MessageAttributes ...),
+    ``retry_count`` how many times it was sent again after the first attempt, the times are
+    wall-clock seconds. ``queue`` is the queue as given to ``send()`` and ``error`` the exception
+    its future holds.
+    """
+
+    entry: dict[str, Any]
+    retry_count: int = 0
+    first_failure_time: float = field(default_factory=time.time)
+    last_failure_time: float = field(default_factory=time.time)
+    queue: str = ""
+    error: BaseException | None = None
+
+
+class PendingMessage:
+    """One accepted message: its request entry, SQS size, future and create-span context."""
+
+    __slots__ = (
+        "attempts",
+        "enqueued_at",
+        "entry",
+        "first_failure_time",
+        "future",
+        "last_failure_time",
+        "seq",
+        "size",
+        "span_context",
+    )
+
+    def __init__(
+        self,
+        entry: dict[str, Any],
+        size: int,
+        future: Future[str],
+        span_context: SpanContext | None,
+        enqueued_at: float,
+    ) -> None:
+        self.entry = entry
+        self.size = size
+        self.future = future
+        self.span_context = span_context
+        self.enqueued_at = enqueued_at
+        self.seq = 0
+        self.attempts = 0
+        self.first_failure_time = 0.0
+        self.last_failure_time = 0.0
+
+    def failed_record(self, queue: str, error: BaseException) -> FailedMessage:
+        """The :class:`FailedMessage` describing this message's final failure."""
+        now = time.time()
+        return FailedMessage(
+            entry=self.entry,
+            retry_count=max(self.attempts - 1, 0),
+            first_failure_time=self.first_failure_time or now,
+            last_failure_time=self.last_failure_time or now,
+            queue=queue,
+            error=error,
+        )
