@@ -234,7 +234,7 @@ MESSAGE_AGE = MetricSpec(
     _QUEUE, "listener", _AGE_BUCKETS,
 )  # fmt: skip
 RECEIVE_COUNT = MetricSpec(
-    "sqsobs.listener.receive.count", "histogram", "{receive}",
+    "sqsobs.listener.message.receives", "histogram", "{receive}",
     "ApproximateReceiveCount of each received message (1 = first delivery).",
     _QUEUE, "listener", _RECEIVE_COUNT_BUCKETS,
 )  # fmt: skip

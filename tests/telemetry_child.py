@@ -1,0 +1,206 @@
+"""A child process for configure_telemetry() tests (global providers can be set once a process).
+
+Usage: ``python tests/telemetry_child.py '<json spec>'``. The spec says what to do:
+
+- ``configure``: keyword arguments for configure_telemetry() (omit: telemetry stays off).
+- ``configure_twice``: call configure_telemetry() a second time and report whether the handle
+  is the same object.
+- ``record``: record one data point on every catalog instrument, on queue ``record``.
+- ``spans``: emit this many ``send`` spans (with a log line inside the first one).
+- ``count_export_logs``: count WARNING+ records of the exporter loggers before rate limiting.
+- ``workload``: ``{"endpoint_url", "queue_url", "messages", "repeats"}``: send, receive and delete
+  through SQS with context injection/extraction, spans and metrics per message; report the
+  seconds of each repeat.
+- ``hold``: after reporting, wait for a line on stdin before shutting down.
+- ``busy_seconds``: keep emitting spans and metrics for this long before shutting down.
+
+Every report is one JSON line on stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import sqsobs
+from sqsobs.telemetry import catalog
+from sqsobs.telemetry.instruments import get_instruments
+from sqsobs.telemetry.propagation import extract_context, inject_context
+from sqsobs.telemetry.spans import (
+    KINDS,
+    OP_CREATE,
+    OP_DELETE,
+    OP_PROCESS,
+    OP_RECEIVE,
+    OP_SEND,
+    get_tracer,
+    messaging_attributes,
+    metric_attributes,
+    span_name,
+)
+
+_EXPORT_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.sdk._shared_internal",
+    "opentelemetry.sdk.metrics._internal.export",
+)
+
+
+class _Counter(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.count += 1
+        return True
+
+
+def report(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def record_catalog(queue: str) -> None:
+    inst = get_instruments()
+    extras = {
+        catalog.FLUSHES.name: {"flush_reason": "size"},
+        catalog.PROPAGATION_SKIPPED.name: {"propagation_reason": "no_room"},
+    }
+    for spec in catalog.CATALOG:
+        operation = OP_SEND if catalog.ATTR_OPERATION_NAME in spec.attributes else None
+        attrs = metric_attributes(spec, queue, operation=operation, **extras.get(spec.name, {}))
+        if spec.kind == "counter":
+            inst.counter(spec).add(3, attrs)
+        elif spec.kind == "updown_counter":
+            inst.updown(spec).add(2, attrs)
+        else:
+            inst.histogram(spec).record(0.3, attrs)
+
+
+def emit_spans(count: int, queue: str, *, log: bool = False) -> None:
+    tracer = get_tracer()
+    for index in range(count):
+        with tracer.start_as_current_span(
+            span_name(OP_SEND, queue),
+            kind=KINDS[OP_SEND],
+            attributes=messaging_attributes(OP_SEND, queue, batch_count=1),
+        ):
+            if log and index == 0:
+                logging.getLogger("child").warning("inside the first span")
+
+
+def workload(spec: dict[str, Any]) -> tuple[list[float], list[int]]:
+    import boto3
+
+    client = boto3.client("sqs", endpoint_url=spec["endpoint_url"], region_name="us-east-1")
+    queue_url, total = spec["queue_url"], int(spec["messages"])
+    queue = queue_url.rsplit("/", 1)[-1]
+    inst, tracer = get_instruments(), get_tracer()
+    timings, delivered = [], []
+    for _ in range(int(spec["repeats"])):
+        started = time.perf_counter()
+        for first in range(0, total, 10):
+            entries: list[Any] = []
+            for index in range(first, min(first + 10, total)):
+                with tracer.start_as_current_span(
+                    span_name(OP_CREATE, queue), kind=KINDS[OP_CREATE]
+                ):
+                    attributes: dict[str, Any] = {}
+                    inject_context(attributes, destination=queue)
+                entries.append(
+                    {"Id": str(index), "MessageBody": f"m{index}", "MessageAttributes": attributes}
+                )
+            with tracer.start_as_current_span(
+                span_name(OP_SEND, queue),
+                kind=KINDS[OP_SEND],
+                attributes=messaging_attributes(OP_SEND, queue, batch_count=len(entries)),
+            ):
+                client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            sent = metric_attributes(catalog.SENT_MESSAGES, queue, operation=OP_SEND)
+            inst.counter(catalog.SENT_MESSAGES).add(len(entries), sent)
+        received, give_up = 0, time.monotonic() + 60
+        while received < total and time.monotonic() < give_up:
+            with tracer.start_as_current_span(span_name(OP_RECEIVE, queue), kind=KINDS[OP_RECEIVE]):
+                messages = client.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=1,
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            for message in messages:
+                parent = extract_context(message, destination=queue)
+                with tracer.start_as_current_span(
+                    span_name(OP_PROCESS, queue), context=parent, kind=KINDS[OP_PROCESS]
+                ):
+                    attrs = metric_attributes(catalog.PROCESS_DURATION, queue, operation=OP_PROCESS)
+                    inst.histogram(catalog.PROCESS_DURATION).record(0.001, attrs)
+            if messages:
+                with tracer.start_as_current_span(span_name(OP_DELETE, queue)):
+                    client.delete_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                            for i, m in enumerate(messages)
+                        ],
+                    )
+            received += len(messages)
+        timings.append(time.perf_counter() - started)
+        delivered.append(received)
+    return timings, delivered
+
+
+def main() -> None:
+    spec: dict[str, Any] = json.loads(sys.argv[1])
+    counter = _Counter()
+    if spec.get("count_export_logs"):
+        for name in _EXPORT_LOGGERS:
+            logging.getLogger(name).addFilter(counter)
+    telemetry = None
+    if "configure" in spec:
+        telemetry = sqsobs.configure_telemetry(**spec["configure"])
+        info: dict[str, Any] = {
+            "prometheus_url": telemetry.prometheus_url,
+            "service_name": telemetry.service_name,
+            "otlp_endpoint": telemetry.otlp_endpoint,
+            "otlp_protocol": telemetry.otlp_protocol,
+        }
+        if spec.get("configure_twice"):
+            info["same_handle"] = sqsobs.configure_telemetry(**spec["configure"]) is telemetry
+        report(**info)
+    if spec.get("record"):
+        record_catalog(str(spec["record"]))
+    if spec.get("spans"):
+        emit_spans(int(spec["spans"]), "child-queue", log=True)
+    if spec.get("workload"):
+        timings, delivered = workload(spec["workload"])
+        report(timings=timings, delivered=delivered)
+    deadline = time.monotonic() + float(spec.get("busy_seconds", 0))
+    while time.monotonic() < deadline:
+        emit_spans(50, "busy-queue")
+        record_catalog("busy-queue")
+        time.sleep(0.01)
+    if spec.get("hold"):
+        report(ready=True)
+        sys.stdin.readline()
+    if telemetry is not None:
+        started = time.monotonic()
+        first = telemetry.shutdown(timeout_seconds=float(spec.get("shutdown_timeout", 5.0)))
+        first_seconds = time.monotonic() - started
+        second = telemetry.shutdown()
+        report(
+            shutdown=first,
+            shutdown_seconds=first_seconds,
+            second_shutdown=second,
+            second_seconds=time.monotonic() - started - first_seconds,
+            raw_export_warnings=counter.count,
+        )
+
+
+if __name__ == "__main__":
+    main()

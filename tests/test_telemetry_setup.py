@@ -1,0 +1,430 @@
+"""configure_telemetry(), observed from outside: each case runs in its own child process.
+
+Global OpenTelemetry providers can be set once per process (the test session already set its
+in-memory ones), so tests/telemetry_child.py configures telemetry and the test scrapes its
+Prometheus endpoint over HTTP, receives its OTLP exports on loopback, and reads its reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+import sqsobs
+from sqsobs.telemetry.catalog import CATALOG, DURATION_BUCKETS_SECONDS, SYSTEM
+
+CHILD = Path(__file__).with_name("telemetry_child.py")
+# Port 1 on loopback: nothing listens, connections are refused at once.
+CLOSED = "http://127.0.0.1:1"
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "LOG_"))
+    }
+    environment.update(extra or {})
+    return environment
+
+
+def run_child(
+    spec: dict[str, Any], env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[list[dict[str, Any]], str]:
+    """Run the child to completion; return its JSON reports and its stderr."""
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(env),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return reports, proc.stderr
+
+
+def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for report in reports:
+        result.update(report)
+    return result
+
+
+# --- Prometheus ---------------------------------------------------------------------------------
+
+
+def test_prometheus_endpoint_serves_every_catalog_metric_under_its_catalog_name() -> None:
+    spec = {
+        "configure": {"service_name": "scrape-test", "prometheus_port": 0},
+        "record": "scrape-queue",
+        "hold": True,
+    }
+    env = _env({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "prometheus"})
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        info = json.loads(proc.stdout.readline())
+        assert json.loads(proc.stdout.readline()) == {"ready": True}
+        assert info["otlp_protocol"] is None  # both OTLP signals turned off by the env
+        with urllib.request.urlopen(info["prometheus_url"], timeout=10) as response:
+            text = response.read().decode()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    samples = {s.name: s for family in families.values() for s in family.samples}
+    for metric in CATALOG:
+        names = (
+            [f"{metric.prometheus_name}_bucket", f"{metric.prometheus_name}_count"]
+            if metric.kind == "histogram"
+            else [metric.prometheus_name]
+        )
+        for name in names:
+            assert name in samples, f"{metric.name}: {name} not scraped"
+        family = next(f for f in families.values() if any(s.name in names for s in f.samples))
+        assert family.type == metric.prometheus_type, metric.name
+        labels = samples[names[0]].labels
+        assert labels["messaging_system"] == SYSTEM
+        assert labels["messaging_destination_name"] == "scrape-queue"
+        assert set(metric.prometheus_labels) >= {
+            key for key in labels if key.startswith(("messaging_", "sqsobs_", "error_"))
+        }
+        if metric.kind == "histogram":
+            bounds = sorted(
+                float(s.labels["le"])
+                for s in family.samples
+                if s.name.endswith("_bucket") and s.labels.get("messaging_destination_name")
+            )
+            assert bounds == [*metric.buckets, float("inf")], metric.name  # type: ignore[misc]
+    exposed = {
+        f"{family.name}_total" if family.type == "counter" else family.name
+        for family in families.values()
+        if family.name.startswith(("sqsobs_", "messaging_"))
+    }
+    assert exposed == {m.prometheus_name for m in CATALOG}
+    assert families["target_info"].samples[0].labels["service_name"] == "scrape-test"
+
+
+def test_prometheus_port_none_turns_the_endpoint_off() -> None:
+    reports, _ = run_child(
+        {"configure": {"prometheus_port": None, "otlp_endpoint": CLOSED}},
+        env={"OTEL_EXPORTER_PROMETHEUS_PORT": "9"},
+    )
+    assert merged(reports)["prometheus_url"] is None
+
+
+# --- OTLP/HTTP and OTLP/gRPC receivers ------------------------------------------------------------
+
+
+class _Receiver(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _OtlpHandler)
+        self.bodies: dict[str, list[bytes]] = {}
+        self.lock = threading.Lock()
+
+
+class _OtlpHandler(BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with self.server.lock:
+            self.server.bodies.setdefault(self.path, []).append(body)
+        reply = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[_Receiver]:
+    server = _Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _spans(bodies: list[bytes]) -> list[tuple[Any, Any]]:
+    found: list[tuple[Any, Any]] = []
+    for body in bodies:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                found.extend((resource_spans.resource, span) for span in scope_spans.spans)
+    return found
+
+
+def _metrics(bodies: list[bytes]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for body in bodies:
+        request = ExportMetricsServiceRequest.FromString(body)
+        for resource_metrics in request.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    found[metric.name] = metric
+    return found
+
+
+def _attributes(key_values: Any) -> dict[str, Any]:
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in key_values}
+
+
+def test_otlp_http_exports_reach_a_loopback_receiver(otlp_receiver: _Receiver) -> None:
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    reports, stderr = run_child(
+        {
+            "configure": {
+                "service_name": "otlp-test",
+                "otlp_endpoint": endpoint,
+                "otlp_protocol": "http/protobuf",
+                "prometheus_port": None,
+                "metric_export_interval_seconds": 0.2,
+            },
+            "record": "otlp-queue",
+            "spans": 3,
+        }
+    )
+    result = merged(reports)
+    assert result["shutdown"] is True
+    assert result["otlp_protocol"] == "http/protobuf"
+    spans = _spans(otlp_receiver.bodies.get("/v1/traces", []))
+    sends = [(r, s) for r, s in spans if s.name == "send child-queue"]
+    assert len(sends) == 3
+    resource, span = sends[0]
+    assert _attributes(resource.attributes)["service.name"] == "otlp-test"
+    assert span.kind == span.SPAN_KIND_CLIENT
+    attrs = _attributes(span.attributes)
+    assert attrs["messaging.system"] == SYSTEM
+    assert attrs["messaging.operation.name"] == "send"
+    assert attrs["messaging.operation.type"] == "send"
+    assert attrs["messaging.destination.name"] == "child-queue"
+    assert attrs["messaging.batch.message_count"] == 1
+    # The log line emitted inside the first span names that span: a log leads to its trace.
+    match = re.search(
+        r"inside the first span.*trace_id=([0-9a-f]{32}) span_id=([0-9a-f]{16})", stderr
+    )
+    assert match is not None, stderr
+    ids = {(s.trace_id.hex(), s.span_id.hex()) for _, s in sends}
+    assert (match.group(1), match.group(2)) in ids
+
+    metrics = _metrics(otlp_receiver.bodies.get("/v1/metrics", []))
+    for spec in CATALOG:
+        assert spec.name in metrics, spec.name
+        metric = metrics[spec.name]
+        assert metric.unit == spec.unit
+        assert metric.description == spec.description
+        data = metric.WhichOneof("data")
+        if spec.kind == "histogram":
+            assert data == "histogram"
+            point = metric.histogram.data_points[0]
+            assert list(point.explicit_bounds) == list(spec.buckets or ())
+        else:
+            assert data == "sum"
+            assert metric.sum.is_monotonic is (spec.kind == "counter")
+            point = metric.sum.data_points[0]
+        assert _attributes(point.attributes)["messaging.destination.name"] == "otlp-queue"
+    assert list(
+        metrics["messaging.client.operation.duration"].histogram.data_points[0].explicit_bounds
+    ) == list(DURATION_BUCKETS_SECONDS)
+
+
+def test_otlp_grpc_is_the_default_protocol_and_honours_the_standard_endpoint_variable() -> None:
+    from concurrent import futures
+
+    import grpc  # type: ignore[import-untyped]
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            received.append(request)
+            return ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        reports, _ = run_child(
+            {"configure": {"service_name": "grpc-test", "prometheus_port": None}, "spans": 2},
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+                "OTEL_METRICS_EXPORTER": "none",
+            },
+        )
+    finally:
+        server.stop(grace=None)
+    result = merged(reports)
+    assert result["otlp_protocol"] == "grpc"
+    assert result["otlp_endpoint"] == f"http://127.0.0.1:{port}"
+    names = [
+        span.name
+        for request in received
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+    assert names.count("send child-queue") == 2
+
+
+# --- settings, second call, shutdown ----------------------------------------------------------
+
+
+def test_explicit_arguments_win_over_otel_variables() -> None:
+    env = {
+        "OTEL_SERVICE_NAME": "from-env",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_TRACES_SAMPLER": "always_off",
+    }
+    base = {"prometheus_port": None, "otlp_endpoint": CLOSED}
+    from_env = merged(run_child({"configure": base}, env=env)[0])
+    assert from_env["service_name"] == "from-env"
+    assert from_env["otlp_protocol"] == "grpc"
+    explicit = {**base, "service_name": "explicit", "otlp_protocol": "http/protobuf"}
+    from_args = merged(run_child({"configure": explicit}, env=env)[0])
+    assert from_args["service_name"] == "explicit"
+    assert from_args["otlp_protocol"] == "http/protobuf"
+
+
+def test_a_bad_setting_names_its_source() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), json.dumps({"configure": {"prometheus_port": None}})],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "ConfigError" in proc.stderr and "OTEL_EXPORTER_OTLP_PROTOCOL" in proc.stderr
+
+
+def test_second_call_returns_the_first_handle_and_says_so() -> None:
+    reports, stderr = run_child(
+        {"configure": {"prometheus_port": 0, "otlp_endpoint": CLOSED}, "configure_twice": True}
+    )
+    assert merged(reports)["same_handle"] is True
+    assert "configure_telemetry() already ran" in stderr
+
+
+def test_configure_refuses_providers_the_application_already_set(otel: Any) -> None:
+    # The session's in-memory providers are global in this process, as an app's own would be.
+    with pytest.raises(sqsobs.ConfigError, match="already set"):
+        sqsobs.configure_telemetry("refused")
+
+
+def test_shutdown_with_no_collector_is_bounded_and_idempotent() -> None:
+    reports, _ = run_child(
+        {
+            "configure": {"prometheus_port": 0, "otlp_endpoint": CLOSED, "logs": False},
+            "busy_seconds": 1.0,
+            "shutdown_timeout": 1.0,
+        }
+    )
+    result = merged(reports)
+    assert result["shutdown_seconds"] < 2.0
+    assert result["second_shutdown"] == result["shutdown"]
+    assert result["second_seconds"] < 0.1
+
+
+def test_export_failures_are_logged_once_per_interval_not_once_per_batch() -> None:
+    reports, stderr = run_child(
+        {
+            "configure": {
+                "otlp_endpoint": CLOSED,
+                "otlp_protocol": "http/protobuf",
+                "prometheus_port": None,
+                "metric_export_interval_seconds": 0.1,
+            },
+            "count_export_logs": True,
+            "busy_seconds": 4.0,
+            "shutdown_timeout": 1.0,
+        },
+        env={"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_EXPORTER_OTLP_TIMEOUT": "0.3"},
+    )
+    raw = merged(reports)["raw_export_warnings"]
+    shown = [line for line in stderr.splitlines() if "(opentelemetry." in line]
+    per_message: dict[str, int] = {}
+    for line in shown:
+        template = re.sub(r"\d+(\.\d+)?s?", "N", line)
+        per_message[template] = per_message.get(template, 0) + 1
+    assert raw >= 20, stderr  # the exporters really failed batch after batch
+    assert len(shown) <= 8 < raw, stderr
+    assert max(per_message.values()) == 1, per_message
+
+
+# --- closed OTLP port: message flow at full speed ------------------------------------------------
+
+
+def test_closed_otlp_port_does_not_slow_sending_and_handling(
+    sqs_server: Any, make_queue: Any
+) -> None:
+    """Same SQS workload three ways: telemetry off, SDK exporting nowhere, SDK to a closed port.
+
+    The closed port must cost nothing beyond what recording itself costs (a tight bound against
+    the SDK exporting nowhere), and the whole SDK stays within a generous bound of telemetry off.
+    """
+    workload = {"endpoint_url": sqs_server.endpoint_url, "messages": 200, "repeats": 3}
+    sdk = {"prometheus_port": 0, "metric_export_interval_seconds": 0.2, "logs": False}
+    runs: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+        "off": ({}, {}),
+        "nowhere": (
+            {"configure": sdk},
+            {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+        ),
+        "closed": (
+            {"configure": {**sdk, "otlp_endpoint": CLOSED}, "shutdown_timeout": 1.0},
+            {"OTEL_BSP_SCHEDULE_DELAY": "50"},
+        ),
+    }
+    medians: dict[str, float] = {}
+    for label, (base, env) in runs.items():
+        spec = {**base, "workload": {**workload, "queue_url": make_queue(f"-{label}")}}
+        result = merged(run_child(spec, env=env)[0])
+        assert result["delivered"] == [200, 200, 200], label
+        medians[label] = statistics.median(result["timings"])
+        if label == "closed":
+            assert result["shutdown_seconds"] < 2.0
+    print(f"closed-port workload medians (s per 200 messages): {medians}")
+    assert medians["closed"] / medians["nowhere"] < 1.5, medians
+    assert medians["closed"] / medians["off"] < 2.0, medians
