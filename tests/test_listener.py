@@ -12,6 +12,7 @@ import pytest
 
 from sqsobs import Listener
 from sqsobs.errors import QueueDoesNotExist
+from sqsobs.telemetry.catalog import HANDLER_FAILURES, HEARTBEATS
 from sqsobs.types import BatchResult, SqsMessage
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import Recorder, queue_counts, send_bodies
@@ -87,7 +88,7 @@ def test_handler_running_3x_visibility_keeps_message_invisible_with_batched_hear
     assert len(spans) == calls
     assert max(s.attributes["messaging.batch.message_count"] for s in spans) == count
     extended = otel.total(
-        "sqsobs.listener.heartbeats", **{"messaging.destination.name": listener.telemetry.queue}
+        HEARTBEATS.name, **{"messaging.destination.name": listener.telemetry.queue}
     )
     assert extended >= count * 2 > calls
 
@@ -147,9 +148,7 @@ def test_per_message_false_or_exception_leaves_the_message_for_redelivery(
     queue = listener.telemetry.queue
     failures = {
         p.attributes["error.type"]: p.value
-        for p in otel.points(
-            "sqsobs.listener.handler.failures", **{"messaging.destination.name": queue}
-        )
+        for p in otel.points(HANDLER_FAILURES.name, **{"messaging.destination.name": queue})
     }
     assert failures == {"ValueError": 1, "handler_returned_false": 1}
 

@@ -19,6 +19,7 @@ from sqsobs import Listener, request_shutdown, run_listeners, sqs_listener
 from sqsobs.errors import ConfigError
 from sqsobs.listener.health import HealthServer
 from sqsobs.listener.registry import clear_listeners
+from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED, POLL_ERRORS
 from sqsobs.types import SqsMessage
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import wait_for
@@ -73,7 +74,7 @@ def test_poll_errors_back_off_are_counted_and_polling_resumes(
     assert fault.applied == 3
     assert dict(seen.bodies) == {"after-throttling": 1}
     errors = otel.points(
-        "sqsobs.listener.poll.errors",
+        POLL_ERRORS.name,
         **{"messaging.destination.name": listener.telemetry.queue},
     )
     assert [(p.attributes["error.type"], p.value) for p in errors] == [("ThrottlingException", 3)]
@@ -138,7 +139,7 @@ def test_handler_outliving_max_extend_is_counted_and_its_message_comes_back(
         assert wait_for(lambda: seen.bodies["long"] == 2, timeout=10)
         assert wait_for(lambda: listener.acker.deleted >= 1, timeout=10)
     exceeded = otel.total(
-        "sqsobs.listener.max_extend.exceeded",
+        MAX_EXTEND_EXCEEDED.name,
         **{"messaging.destination.name": listener.telemetry.queue},
     )
     assert exceeded == 1

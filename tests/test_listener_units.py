@@ -17,6 +17,7 @@ from sqsobs.listener.message import SqsMessage
 from sqsobs.listener.observe import ListenerTelemetry
 from sqsobs.listener.results import BatchResult, InvalidBatchResult, failed_indexes
 from sqsobs.listener.settings import ListenerSettings
+from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED
 from sqsobs.types import BatchResult as SeedBatchResult
 from sqsobs.types import SqsMessage as SeedSqsMessage
 
@@ -263,10 +264,7 @@ def test_heartbeat_gives_up_after_max_extend(otel: Any) -> None:
     assert heartbeat.held() == 0
     assert len(visible_until) >= 2
     assert max(visible_until) == pytest.approx(122.0)
-    assert (
-        otel.total("sqsobs.listener.max_extend.exceeded", **{"messaging.destination.name": "unit"})
-        >= 1
-    )
+    assert otel.total(MAX_EXTEND_EXCEEDED.name, **{"messaging.destination.name": "unit"}) >= 1
 
 
 def test_heartbeat_drops_messages_sqs_no_longer_knows() -> None:
