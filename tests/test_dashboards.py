@@ -13,6 +13,7 @@ import pytest
 
 from sqsobs import cli
 from sqsobs.dashboards import DASHBOARDS, render, write_dashboards
+from sqsobs.telemetry import catalog as c
 from sqsobs.telemetry.catalog import CATALOG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,19 +103,19 @@ def _uses(board: dict[str, Any], title: str, *needles: str) -> None:
 
 def test_producer_dashboard_covers_the_issue() -> None:
     board = committed("sqsobs-producer")
-    _uses(board, "Buffer depth", "sqsobs_producer_buffer_depth")
-    _uses(board, "Batch splits / s", "sqsobs_producer_batch_splits_total")
-    _uses(board, "Flushes / s by reason", "sqsobs_producer_flushes_total", "sqsobs_flush_reason")
-    _uses(board, "Messages per batch", "sqsobs_producer_batch_messages")
-    _uses(board, "Batch payload", "sqsobs_producer_batch_size_bytes")
-    _uses(board, "Time in buffer", "0.5,", "0.95,", "0.99,", "sqsobs_producer_buffer_time")
-    _uses(board, "Messages sent / s", "messaging_client_sent_messages_total")
+    _uses(board, "Buffer depth", c.BUFFER_DEPTH.prometheus_name)
+    _uses(board, "Batch splits / s", c.BATCH_SPLITS.prometheus_name)
+    _uses(board, "Flushes / s by reason", c.FLUSHES.prometheus_name, "sqsobs_flush_reason")
+    _uses(board, "Messages per batch", c.BATCH_MESSAGES.prometheus_name)
+    _uses(board, "Batch payload", c.BATCH_BYTES.prometheus_name)
+    _uses(board, "Time in buffer", "0.5,", "0.95,", "0.99,", c.BUFFER_TIME.prometheus_name)
+    _uses(board, "Messages sent / s", c.SENT_MESSAGES.prometheus_name)
     _uses(
         board,
         "Failed, retried and rejected / s",
-        "sqsobs_producer_messages_failed_total",
-        "sqsobs_producer_retries_total",
-        "sqsobs_producer_messages_rejected_total",
+        c.MESSAGES_FAILED.prometheus_name,
+        c.RETRIES.prometheus_name,
+        c.MESSAGES_REJECTED.prometheus_name,
     )
     _uses(board, "Send latency", 'messaging_operation_name="send"', "0.99,")
 
@@ -124,16 +125,16 @@ def test_listener_dashboard_covers_the_issue() -> None:
     _uses(
         board,
         "Received and processed / s",
-        "messaging_client_consumed_messages_total",
-        "sqsobs_listener_deletes_total",
+        c.CONSUMED_MESSAGES.prometheus_name,
+        c.DELETES.prometheus_name,
     )
-    _uses(board, "Process duration", "messaging_process_duration_seconds_bucket", "0.99,")
+    _uses(board, "Process duration", c.PROCESS_DURATION.prometheus_name + "_bucket", "0.99,")
     _uses(board, "Handler failures / s by error type", "error_type")
-    _uses(board, "Heartbeats / s", "sqsobs_listener_heartbeats_total")
-    _uses(board, "In flight", "sqsobs_listener_inflight")
-    _uses(board, "Message age at receive", "sqsobs_listener_message_age_seconds_bucket")
-    _uses(board, "Receive count", "sqsobs_listener_receive_count")
-    _uses(board, "Empty receives / s", "sqsobs_listener_empty_receives_total")
+    _uses(board, "Heartbeats / s", c.HEARTBEATS.prometheus_name)
+    _uses(board, "In flight", c.INFLIGHT.prometheus_name)
+    _uses(board, "Message age at receive", c.MESSAGE_AGE.prometheus_name + "_bucket")
+    _uses(board, "Receive count", c.RECEIVE_COUNT.prometheus_name)
+    _uses(board, "Empty receives / s", c.EMPTY_RECEIVES.prometheus_name)
 
 
 def test_overview_dashboard_covers_the_issue() -> None:
@@ -141,12 +142,12 @@ def test_overview_dashboard_covers_the_issue() -> None:
     _uses(
         board,
         "Throughput in vs out",
-        "messaging_client_sent_messages_total",
-        "messaging_client_consumed_messages_total",
+        c.SENT_MESSAGES.prometheus_name,
+        c.CONSUMED_MESSAGES.prometheus_name,
     )
-    _uses(board, "End-to-end age", "sqsobs_listener_message_age_seconds_bucket")
-    _uses(board, "Producer error ratio", "sqsobs_producer_messages_failed_total", " / ")
-    _uses(board, "Listener error ratio", "sqsobs_listener_handler_failures_total", " / ")
+    _uses(board, "End-to-end age", c.MESSAGE_AGE.prometheus_name + "_bucket")
+    _uses(board, "Producer error ratio", c.MESSAGES_FAILED.prometheus_name, " / ")
+    _uses(board, "Listener error ratio", c.HANDLER_FAILURES.prometheus_name, " / ")
 
 
 def test_cli_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
