@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 from benchmarks.harness import Contender
 from benchmarks.throughput import Throughput
@@ -15,6 +15,8 @@ SQSOBS_LISTENER = "benchmarks.clients.sqsobs_listener"
 RAW_PRODUCER = "raw boto3 loop (pre-built 10-entry batches)"
 SQSOBS_PRODUCER_ON = "sqsobs BatchSQSBroker, telemetry on"
 SQSOBS_PRODUCER_OFF = "sqsobs BatchSQSBroker, telemetry off"
+SQSOBS_BATCH_PRODUCER = "sqsobs BatchProducer (no dramatiq), telemetry on"
+SQSOBS_PRODUCER = "benchmarks.clients.sqsobs_producer"
 SEED_PRODUCER = "dramatiq-sqs-batch 1.0.0 BatchSQSBroker"
 DRAMATIQ_SQS = "dramatiq-sqs SQSBroker (1 call per message)"
 RAW_LISTENER = "raw boto3 receive + delete_message_batch"
@@ -31,23 +33,33 @@ def seed_listener_name(mode: str) -> str:
     return f"{SEED_LISTENER}, {mode}"
 
 
+def _has(module: str, name: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
 def sqsobs_ready() -> dict[str, bool]:
     """Which sqsobs contenders exist in this checkout (producer and listener land separately)."""
     return {
-        "producer": importlib.util.find_spec("sqsobs.dramatiq") is not None,
-        "listener": importlib.util.find_spec("sqsobs.listener") is not None,
+        "broker": _has("sqsobs.dramatiq", "BatchSQSBroker"),
+        "producer": _has("sqsobs.producer", "BatchProducer"),
+        "listener": _has("sqsobs.listener", "Listener"),
     }
 
 
 def producer_scenario() -> Throughput:
     """Scenario 1: 4 queues, small messages, every broker and the raw limit."""
-    ready = sqsobs_ready()["producer"]
+    ready = sqsobs_ready()
     contenders = [Contender(RAW_PRODUCER, RAW)]
-    if ready:
+    if ready["broker"]:
         contenders += [
             Contender(SQSOBS_PRODUCER_ON, DRAMATIQ, {"broker": "sqsobs", "telemetry": "on"}),
             Contender(SQSOBS_PRODUCER_OFF, DRAMATIQ, {"broker": "sqsobs", "telemetry": "off"}),
         ]
+    if ready["producer"]:
+        contenders.append(Contender(SQSOBS_BATCH_PRODUCER, SQSOBS_PRODUCER, {"telemetry": "on"}))
     contenders += [
         Contender(SEED_PRODUCER, DRAMATIQ, {"broker": "seed-batch"}, seed="dramatiq-sqs-batch"),
         # One HTTP call per message: a quarter of the messages gives the same per-message figures.

@@ -50,8 +50,8 @@ def producer_table(summaries: list[Summary]) -> str:
     """Scenario 1 as a markdown table."""
     lines = [
         "| server | contender | messages | msg/s | SQS calls/msg | client CPU µs/msg "
-        "| peak RSS MiB | all delivered |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| peak RSS MiB | spans/msg | all delivered |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in summaries:
         if s.scenario != "1 producer":
@@ -59,7 +59,7 @@ def producer_table(summaries: list[Summary]) -> str:
         lines.append(
             f"| {s.server} | {s.contender} | {s.messages:,} | {s.msgs_per_second:,.0f} "
             f"| {s.calls_per_msg['send']:.3f} | {s.cpu_us_per_msg:,.0f} | {s.peak_rss_mib:.0f} "
-            f"| {_delivered(s)} |"
+            f"| {_spans(s)} | {_delivered(s)} |"
         )
     return "\n".join(lines)
 
@@ -68,8 +68,8 @@ def listener_table(summaries: list[Summary]) -> str:
     """Scenario 2 as a markdown table (calls split by kind)."""
     lines = [
         "| server | contender | messages | msg/s | receive/msg | delete/msg | visibility/msg "
-        "| client CPU µs/msg | peak RSS MiB | all processed |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| client CPU µs/msg | peak RSS MiB | spans/msg | all processed |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for s in summaries:
         if s.scenario != "2 listener":
@@ -78,9 +78,13 @@ def listener_table(summaries: list[Summary]) -> str:
         lines.append(
             f"| {s.server} | {s.contender} | {s.messages:,} | {s.msgs_per_second:,.0f} "
             f"| {calls['receive']:.3f} | {calls['delete']:.3f} | {calls['visibility']:.3f} "
-            f"| {s.cpu_us_per_msg:,.0f} | {s.peak_rss_mib:.0f} | {_delivered(s)} |"
+            f"| {s.cpu_us_per_msg:,.0f} | {s.peak_rss_mib:.0f} | {_spans(s)} | {_delivered(s)} |"
         )
     return "\n".join(lines)
+
+
+def _spans(s: Summary) -> str:
+    return "" if s.spans_per_msg is None else f"{s.spans_per_msg:.2f}"
 
 
 def _delivered(s: Summary) -> str:

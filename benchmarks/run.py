@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import contenders, machine, report
+from benchmarks import contenders, machine, report, sqsobs_only
+from benchmarks.null_sqs import NullSQS
 from benchmarks.server_process import REPO_ROOT
 from benchmarks.targets import Target, started_targets
 from benchmarks.throughput import Sample, summarise
@@ -152,6 +153,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
-def run_sqsobs_only(settings: Settings, null: Any) -> list[dict[str, Any]]:
+def run_sqsobs_only(settings: Settings, null: NullSQS) -> list[dict[str, Any]]:
     """Scenarios 4 and 5 measure sqsobs alone (memory bound, latency) on the null SQS."""
-    return []
+    if not contenders.sqsobs_ready()["producer"]:
+        logger.warning("scenarios 4 and 5 skipped: sqsobs.producer is not in this checkout")
+        return []
+    sections = []
+    otlp = null.endpoint_url
+    if "4" in settings.scenarios:
+        logger.info("scenario 4: %d messages offered to a stalled server", settings.memory_messages)
+        sections.append(sqsobs_only.memory_section(null, settings.memory_messages, otlp))
+    if "5" in settings.scenarios:
+        logger.info("scenario 5: latency, trickle and load")
+        trickle = 20 if settings.null_messages < 1000 else 100
+        sections.append(sqsobs_only.latency_section(null, trickle, settings.null_messages, otlp))
+    return sections

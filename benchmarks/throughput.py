@@ -83,6 +83,8 @@ class Summary:
     peak_rss_mib: float
     calls_per_msg: dict[str, float]
     all_delivered: bool
+    #: Spans that reached the OTLP sink per message (None: telemetry off / nothing exported).
+    spans_per_msg: float | None = None
 
 
 def summarise(samples: list[Sample]) -> list[Summary]:
@@ -109,9 +111,19 @@ def summarise(samples: list[Sample]) -> list[Summary]:
                     for kind in CALL_KINDS
                 },
                 all_delivered=all(s.ok for s in group),
+                spans_per_msg=_spans_per_msg(good),
             )
         )
     return summaries
+
+
+def _spans_per_msg(samples: list[Sample]) -> float | None:
+    values = [
+        s.extra["otlp"]["spans"] / s.messages
+        for s in samples
+        if "otlp" in s.extra and s.messages and s.extra["otlp"]["spans"] >= 0
+    ]
+    return statistics.median(values) if values else None
 
 
 @dataclass

@@ -14,13 +14,15 @@ from typing import Any
 import boto3
 import pytest
 
-from benchmarks import report
+from benchmarks import report, sqsobs_only
 from benchmarks.contenders import (
     DRAMATIQ,
     RAW,
     RAW_LISTENER,
     RAW_PRODUCER,
+    SQSOBS_BATCH_PRODUCER,
     listener_scenario,
+    producer_scenario,
     sqsobs_listener_name,
 )
 from benchmarks.harness import Contender
@@ -162,3 +164,38 @@ def test_sqsobs_listener_contender_with_telemetry_on_and_off(null_sqs: NullSQS) 
     assert on.calls_per_msg("receive") + on.calls_per_msg("delete") <= 0.25
     assert on.extra["otlp"]["spans"] > 0  # fully on: spans reach the OTLP sink
     assert "otlp" not in off.extra  # off: no SDK, nothing exported
+
+
+def test_sqsobs_batch_producer_contender(null_sqs: NullSQS) -> None:
+    chosen = [c for c in producer_scenario().contenders if c.name == SQSOBS_BATCH_PRODUCER]
+    assert len(chosen) == 1
+    producer = Throughput("1 producer", "producer", 4, chosen)
+    otlp = {"otlp_endpoint": null_sqs.endpoint_url}
+    (sample,) = producer.run(NullTarget(null_sqs), 80, 1, otlp)
+    assert sample.problem == ""
+    assert sample.arrived == 80
+    assert sample.calls_per_msg("send") == 0.1  # 4 queues x 20 messages: two full batches each
+    assert sample.extra["failed_futures"] == {}
+    assert sample.extra["otlp"]["spans"] >= 80  # at least one create span per message
+
+
+def test_memory_scenario_sees_backpressure_and_delivers_everything(null_sqs: NullSQS) -> None:
+    section = sqsobs_only.memory_section(
+        null_sqs, 1_500, null_sqs.endpoint_url, {"max_buffer_size_per_queue": 100}
+    )
+    data = section["data"]
+    assert data["ok"], data["log"]
+    assert data["send_blocked_while_stalled"] is True
+    assert 100 <= data["accepted_while_stalled"] <= 100 + data["in_flight_bound"]
+    assert data["arrived"] == 1_500
+    assert [t["met"] for t in section["targets"]][:2] == [True, True]
+
+
+def test_latency_scenario_records_time_in_buffer(null_sqs: NullSQS) -> None:
+    section = sqsobs_only.latency_section(null_sqs, 12, 200, null_sqs.endpoint_url)
+    trickle, load = section["data"]["trickle"], section["data"]["load"]
+    assert trickle["ok"] and load["ok"], (trickle["log"], load["log"])
+    assert (trickle["arrived"], load["arrived"]) == (12, 200)
+    # Ten messages 50 ms apart fill a batch: the first waited about 450 ms, none more than
+    # the batch interval.
+    assert 0 < trickle["p50_ms"] <= trickle["max_ms"] <= trickle["batch_interval_seconds"] * 1e3

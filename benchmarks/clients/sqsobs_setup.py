@@ -42,3 +42,17 @@ def sqs_client(run: Run, pool: int = 10) -> Any:
 
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=pool)
     return boto3.session.Session().client("sqs", config=config, **run.client_kwargs())
+
+
+def make_sqsobs_broker(run: Run) -> tuple[Any, Any]:
+    """sqsobs' BatchSQSBroker with telemetry as configured, and what delivers its buffers."""
+    telemetry = configure(run)
+    from sqsobs.dramatiq import BatchSQSBroker
+
+    broker = BatchSQSBroker(**run.client_kwargs())
+
+    def deliver() -> None:
+        broker.close()
+        flush(telemetry)
+
+    return broker, deliver
