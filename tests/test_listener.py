@@ -14,6 +14,7 @@ from sqsobs import Listener
 from sqsobs.errors import QueueDoesNotExist
 from sqsobs.telemetry.catalog import HANDLER_FAILURES, HEARTBEATS
 from sqsobs.types import BatchResult, SqsMessage
+from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import Recorder, queue_counts, send_bodies
 
@@ -231,8 +232,9 @@ def test_stop_lets_inflight_finish_and_releases_unstarted_fifo_messages(
         seen.add([message])
         return True
 
+    # Two free workers: one receive takes f0 and f1, one worker runs the group in order.
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=1,
+        handler, queue_url=queue_url, mode="per_message", worker_threads=2,
         visibility_secs=2, client=make_client(), **FAST,
     )  # fmt: skip
     listener.start()
@@ -242,6 +244,27 @@ def test_stop_lets_inflight_finish_and_releases_unstarted_fifo_messages(
     assert time.monotonic() - begun < 5
     assert list(seen.bodies) == ["f0"]
     assert listener.acker.deleted == 1
-    # The four unstarted ones are visible again at once, in order.
+    assert listener.stats.released == 1  # f1: received, never started
+    # f1 is visible again at once (not after its visibility timeout), and the order holds.
     remaining = drain_queue(sqs_client, queue_url)
     assert [m["Body"] for m in remaining] == ["f1", "f2", "f3", "f4"]
+
+
+def test_messages_a_poll_returns_after_stop_are_made_visible_again(
+    sqs_server: Any, sqs_client: Any, make_client: Any, queue_url: str
+) -> None:
+    send_bodies(sqs_client, queue_url, ["late"])
+    seen = Recorder()
+    with FaultProxy(sqs_server.endpoint_url) as proxy:
+        # The receive is on the wire while stop() is called; its answer arrives afterwards.
+        proxy.add(Fault("latency", operations={"ReceiveMessage"}, seconds=1.0, count=1))
+        listener = Listener(
+            seen.add, queue_url=queue_url, visibility_secs=30,
+            client=make_client(endpoint_url=proxy.endpoint_url), **FAST,
+        )  # fmt: skip
+        listener.start()
+        time.sleep(0.3)
+        assert listener.stop(timeout_seconds=10)
+    assert seen.total() == 0
+    assert listener.stats.received == 1 and listener.stats.released == 1
+    assert queue_counts(sqs_client, queue_url) == (1, 0)

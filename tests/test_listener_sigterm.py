@@ -1,0 +1,98 @@
+"""SIGTERM / SIGINT sent to a real listener process (tests/listener_app.py) mid-work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import drain_queue, wait_for
+from tests.listener_support import queue_counts, send_bodies
+
+APP = Path(__file__).with_name("listener_app.py")
+ROOT = APP.parent.parent
+
+
+def start_app(sqs_server: Any, queue_url: str, log: Path, **env: str) -> subprocess.Popen[str]:
+    environ = {
+        **os.environ,
+        "QUEUE_URL": queue_url,
+        "AWS_ENDPOINT_URL_SQS": sqs_server.endpoint_url,
+        "WORKER_THREADS": "3",
+        "WAIT_TIME": "1",
+        "IDLE_SLEEP_MAX": "0",
+        "VISIBILITY_SECS": "30",
+        "LISTENER_APP_LOG": str(log),
+        "LOG_USE_COLOR": "0",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, str(APP)], env=environ, cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def events(log: Path, kind: str) -> list[str]:
+    if not log.exists():
+        return []
+    lines = log.read_text(encoding="utf-8").splitlines()
+    return [line.split(" ", 1)[1] for line in lines if line.startswith(f"{kind} ")]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_work_drains_and_exits_0_with_nothing_lost(
+    signum: int, sqs_server: Any, sqs_client: Any, queue_url: str, tmp_path: Path
+) -> None:
+    bodies = [f"job{i}" for i in range(30)]
+    send_bodies(sqs_client, queue_url, bodies)
+    log = tmp_path / "events.log"
+    app = start_app(sqs_server, queue_url, log, LISTENER_APP_HANDLER_SECONDS="1.5")
+    try:
+        assert wait_for(lambda: len(events(log, "start")) >= 3, timeout=30)
+        os.kill(app.pid, signum)
+        out, err = app.communicate(timeout=20)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert app.returncode == 0, err
+    started, done = events(log, "start"), events(log, "done")
+    assert sorted(started) == sorted(done)  # every in-flight handler finished
+    assert len(done) < len(bodies)  # it really was stopped mid-work
+    stats = json.loads(out.strip().splitlines()[-1])[0]
+    assert stats["succeeded"] == len(done)
+    # Nothing in flight: the rest is visible at once (the visibility timeout is 30 s).
+    visible, in_flight = queue_counts(sqs_client, queue_url)
+    assert (visible, in_flight) == (len(bodies) - len(done), 0)
+    remaining = [m["Body"] for m in drain_queue(sqs_client, queue_url)]
+    assert sorted(remaining + done) == sorted(bodies)  # nothing lost, nothing handled twice
+
+
+def test_second_signal_exits_at_once(
+    sqs_server: Any, sqs_client: Any, queue_url: str, tmp_path: Path
+) -> None:
+    send_bodies(sqs_client, queue_url, ["slow1", "slow2"])
+    log = tmp_path / "events.log"
+    app = start_app(sqs_server, queue_url, log, LISTENER_APP_HANDLER_SECONDS="30")
+    try:
+        assert wait_for(lambda: len(events(log, "start")) >= 1, timeout=30)
+        os.kill(app.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        begun = time.monotonic()
+        os.kill(app.pid, signal.SIGTERM)
+        app.communicate(timeout=10)
+        assert time.monotonic() - begun < 3
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert app.returncode == 128 + signal.SIGTERM
+    assert events(log, "done") == []
+    # Nothing was deleted: the messages come back after their visibility timeout.
+    assert sum(queue_counts(sqs_client, queue_url)) == 2
