@@ -169,6 +169,11 @@ def main() -> None:
             "service_name": telemetry.service_name,
             "otlp_endpoint": telemetry.otlp_endpoint,
             "otlp_protocol": telemetry.otlp_protocol,
+            "sampler": (
+                telemetry.tracer_provider.sampler.get_description()
+                if telemetry.tracer_provider is not None
+                else None
+            ),
         }
         if spec.get("configure_twice"):
             info["same_handle"] = sqsobs.configure_telemetry(**spec["configure"]) is telemetry

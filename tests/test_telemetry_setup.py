@@ -320,10 +320,18 @@ def test_explicit_arguments_win_over_otel_variables() -> None:
     from_env = merged(run_child({"configure": base}, env=env)[0])
     assert from_env["service_name"] == "from-env"
     assert from_env["otlp_protocol"] == "grpc"
-    explicit = {**base, "service_name": "explicit", "otlp_protocol": "http/protobuf"}
+    assert from_env["sampler"] == "AlwaysOffSampler"
+    explicit = {
+        **base,
+        "service_name": "explicit",
+        "otlp_protocol": "http/protobuf",
+        "trace_sample_ratio": 0.25,
+    }
     from_args = merged(run_child({"configure": explicit}, env=env)[0])
     assert from_args["service_name"] == "explicit"
     assert from_args["otlp_protocol"] == "http/protobuf"
+    assert "TraceIdRatioBased{0.25}" in from_args["sampler"]
+    assert from_args["sampler"].startswith("ParentBased")
 
 
 def test_a_bad_setting_names_its_source() -> None:
