@@ -46,6 +46,7 @@ class FlushWork:
     splits: int
     count: int
     payload_bytes: int
+    packed_batches: int
 
 
 @dataclass
@@ -236,6 +237,7 @@ class ProducerCore:
             state.pending, max_entries=settings.batch_size,
             max_bytes=settings.max_batch_bytes, size=_size,
         )  # fmt: skip
+        packed = len(batches)
         if reason is FlushReason.SIZE and len(batches[-1]) < settings.batch_size:
             batches.pop()  # the partial tail waits for more messages or its timer
         if not batches:
@@ -254,7 +256,7 @@ class ProducerCore:
         state.stats.flush_count += 1
         state.stats.batch_split_count += splits
         state.last_flush_time = time.time()
-        return FlushWork(state, reason, batches, splits, count, payload)
+        return FlushWork(state, reason, batches, splits, count, payload, packed)
 
     # --- pool threads ----------------------------------------------------------------------
 

@@ -152,7 +152,9 @@ class Flusher:
             span.add_event(
                 "split",
                 {
-                    "sqsobs.split.batches": len(item.batches),
+                    # What the buffer was packed into; a partial tail may wait for more.
+                    "sqsobs.split.batches": item.packed_batches,
+                    "sqsobs.split.sent_batches": len(item.batches),
                     "sqsobs.split.count": item.splits,
                     "sqsobs.split.reason": "batch_payload_limit",
                 },

@@ -1,0 +1,24 @@
+"""dramatiq integration (install the ``dramatiq`` extra): a batching broker and worker tracing.
+
+Example::
+
+    import dramatiq
+    from sqsobs.dramatiq import BatchSQSBroker
+
+    broker = BatchSQSBroker(namespace="my-app", default_batch_interval=1.0)
+    dramatiq.set_broker(broker)
+"""
+
+from __future__ import annotations
+
+from sqsobs.dramatiq.broker import BatchSQSBroker, DramatiqMessageTooLarge, TracingSQSConsumer
+from sqsobs.dramatiq.middleware import TracingMiddleware
+from sqsobs.producer.messages import FailedMessage
+
+__all__ = [
+    "BatchSQSBroker",
+    "DramatiqMessageTooLarge",
+    "FailedMessage",
+    "TracingMiddleware",
+    "TracingSQSConsumer",
+]
