@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from base64 import b64encode
 from collections.abc import Mapping
 from typing import Any
@@ -95,6 +96,8 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # "sqsobs.dramatiq.broker.BatchSQSBroker": the seed's close() messages are logged here.
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.producer = BatchProducer(
             self.sqs.meta.client,
             default_batch_interval=default_batch_interval,
