@@ -11,6 +11,8 @@ Usage: ``python tests/telemetry_child.py '<json spec>'``. The spec says what to 
 - ``workload``: ``{"endpoint_url", "queue_url", "messages", "repeats"}``: send, receive and delete
   through SQS with context injection/extraction, spans and metrics per message; report the
   seconds of each repeat.
+- ``library_workload``: the same through sqsobs' own BatchProducer and Listener (per-message
+  handler): send ``messages`` and wait until the listener deleted them, ``repeats`` times.
 - ``hold``: after reporting, wait for a line on stdin before shutting down.
 - ``busy_seconds``: keep emitting spans and metrics for this long before shutting down.
 
@@ -23,6 +25,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import sqsobs
@@ -95,15 +98,25 @@ def emit_spans(count: int, queue: str, *, log: bool = False) -> None:
                 logging.getLogger("child").warning("inside the first span")
 
 
-def workload(spec: dict[str, Any]) -> tuple[list[float], list[int]]:
+def _turns(spec: dict[str, Any]) -> Iterator[int]:
+    """Repeat numbers: ``repeats`` of them, or one per "go" line on stdin when ``stepped``."""
+    if not spec.get("stepped"):
+        yield from range(int(spec["repeats"]))
+        return
+    turn = 0
+    while sys.stdin.readline().strip() == "go":
+        yield turn
+        turn += 1
+
+
+def workload(spec: dict[str, Any]) -> None:
     import boto3
 
     client = boto3.client("sqs", endpoint_url=spec["endpoint_url"], region_name="us-east-1")
     queue_url, total = spec["queue_url"], int(spec["messages"])
     queue = queue_url.rsplit("/", 1)[-1]
     inst, tracer = get_instruments(), get_tracer()
-    timings, delivered = [], []
-    for _ in range(int(spec["repeats"])):
+    for _ in _turns(spec):
         started = time.perf_counter()
         for first in range(0, total, 10):
             entries: list[Any] = []
@@ -150,9 +163,39 @@ def workload(spec: dict[str, Any]) -> tuple[list[float], list[int]]:
                         ],
                     )
             received += len(messages)
-        timings.append(time.perf_counter() - started)
-        delivered.append(received)
-    return timings, delivered
+        report(timing=time.perf_counter() - started, delivered=received)
+
+
+def library_workload(spec: dict[str, Any]) -> None:
+    import boto3
+
+    from sqsobs.listener import Listener
+    from sqsobs.producer import BatchProducer
+
+    def client() -> Any:
+        return boto3.client("sqs", endpoint_url=spec["endpoint_url"], region_name="us-east-1")
+
+    queue_url, total = spec["queue_url"], int(spec["messages"])
+    handled: list[int] = [0]
+
+    def handle(message: Any) -> bool:
+        handled[0] += 1
+        return True
+
+    listener = Listener(
+        handle, queue_url=queue_url, mode="per_message", worker_threads=4, wait_time=1,
+        idle_sleep_max=0.0, visibility_secs=30, client=client(),
+    )  # fmt: skip
+    with BatchProducer(client(), default_batch_interval=0.02) as producer, listener:
+        for _ in _turns(spec):
+            started, before = time.perf_counter(), listener.acker.deleted
+            futures = [producer.send(queue_url, f"m{i}") for i in range(total)]
+            for future in futures:
+                future.result(timeout=60)
+            give_up = time.monotonic() + 60
+            while listener.acker.deleted - before < total and time.monotonic() < give_up:
+                time.sleep(0.005)
+            report(timing=time.perf_counter() - started, delivered=listener.acker.deleted - before)
 
 
 def main() -> None:
@@ -183,8 +226,9 @@ def main() -> None:
     if spec.get("spans"):
         emit_spans(int(spec["spans"]), "child-queue", log=True)
     if spec.get("workload"):
-        timings, delivered = workload(spec["workload"])
-        report(timings=timings, delivered=delivered)
+        workload(spec["workload"])
+    if spec.get("library_workload"):
+        library_workload(spec["library_workload"])
     deadline = time.monotonic() + float(spec.get("busy_seconds", 0))
     while time.monotonic() < deadline:
         emit_spans(50, "busy-queue")

@@ -59,8 +59,9 @@ def run_child(
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return reports, proc.stderr
+    # Reports are one-line objects; the console exporter's indented JSON never starts with '{"'.
+    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"')]
+    return reports, proc.stdout + proc.stderr
 
 
 def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -133,6 +134,21 @@ def test_prometheus_endpoint_serves_every_catalog_metric_under_its_catalog_name(
     }
     assert exposed == {m.prometheus_name for m in CATALOG}
     assert families["target_info"].samples[0].labels["service_name"] == "scrape-test"
+
+
+def test_console_exporter_prints_spans_and_metrics_to_stdout() -> None:
+    _, output = run_child(
+        {
+            "configure": {"console_exporter": True, "prometheus_port": None},
+            "spans": 1,
+            "record": "console-queue",
+        },
+        env={"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+    )
+    assert '"name": "send child-queue"' in output
+    assert '"kind": "SpanKind.CLIENT"' in output
+    assert '"name": "messaging.client.sent.messages"' in output
+    assert '"messaging.destination.name": "console-queue"' in output
 
 
 def test_prometheus_port_none_turns_the_endpoint_off() -> None:
@@ -404,15 +420,64 @@ def test_export_failures_are_logged_once_per_interval_not_once_per_batch() -> No
 # --- closed OTLP port: message flow at full speed ------------------------------------------------
 
 
-def test_closed_otlp_port_does_not_slow_sending_and_handling(
-    sqs_server: Any, make_queue: Any
-) -> None:
-    """Same SQS workload three ways: telemetry off, SDK exporting nowhere, SDK to a closed port.
+class _Stepped:
+    """A child running one workload repeat per "go", so modes can be interleaved round-robin."""
 
-    The closed port must cost nothing beyond what recording itself costs (a tight bound against
-    the SDK exporting nowhere), and the whole SDK stays within a generous bound of telemetry off.
-    """
-    workload = {"endpoint_url": sqs_server.endpoint_url, "messages": 200, "repeats": 3}
+    def __init__(self, spec: dict[str, Any], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CHILD), json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(env),
+        )
+        self.reports: list[dict[str, Any]] = []
+
+    def step(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, self.proc.stderr.read() if self.proc.stderr else "child died"
+            report: dict[str, Any] = json.loads(line)
+            self.reports.append(report)
+            if "timing" in report:
+                return report
+
+    def finish(self) -> dict[str, Any]:
+        out, err = self.proc.communicate("stop\n", timeout=60)
+        assert self.proc.returncode == 0, err
+        for line in out.splitlines():
+            self.reports.append(json.loads(line))
+        return merged(self.reports)
+
+
+def interleaved_medians(
+    runs: dict[str, tuple[dict[str, Any], dict[str, str]]], rounds: int, messages: int
+) -> dict[str, float]:
+    """Median seconds per repeat of each mode, the modes taking turns so load hits all alike."""
+    children = {label: _Stepped(spec, env) for label, (spec, env) in runs.items()}
+    timings: dict[str, list[float]] = {label: [] for label in runs}
+    try:
+        for _ in range(rounds):
+            for label, child in children.items():
+                report = child.step()
+                assert report["delivered"] == messages, (label, report)
+                timings[label].append(report["timing"])
+        for label, child in children.items():
+            result = child.finish()
+            if "shutdown_seconds" in result:
+                assert result["shutdown_seconds"] < 2.0, label
+    finally:
+        for child in children.values():
+            if child.proc.poll() is None:
+                child.proc.kill()
+    return {label: statistics.median(values) for label, values in timings.items()}
+
+
+def _modes(workload: str, spec: dict[str, Any], make_queue: Any) -> dict[str, Any]:
     sdk = {"prometheus_port": 0, "metric_export_interval_seconds": 0.2, "logs": False}
     runs: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
         "off": ({}, {}),
@@ -425,14 +490,38 @@ def test_closed_otlp_port_does_not_slow_sending_and_handling(
             {"OTEL_BSP_SCHEDULE_DELAY": "50"},
         ),
     }
-    medians: dict[str, float] = {}
-    for label, (base, env) in runs.items():
-        spec = {**base, "workload": {**workload, "queue_url": make_queue(f"-{label}")}}
-        result = merged(run_child(spec, env=env)[0])
-        assert result["delivered"] == [200, 200, 200], label
-        medians[label] = statistics.median(result["timings"])
-        if label == "closed":
-            assert result["shutdown_seconds"] < 2.0
-    print(f"closed-port workload medians (s per 200 messages): {medians}")
+    return {
+        label: (
+            {**base, workload: {**spec, "stepped": True, "queue_url": make_queue(f"-{label}")}},
+            env,
+        )
+        for label, (base, env) in runs.items()
+    }
+
+
+def test_closed_otlp_port_does_not_slow_sending_and_handling(
+    sqs_server: Any, make_queue: Any
+) -> None:
+    """A raw send/receive/delete loop with inject, extract, spans and metrics per message.
+
+    Three modes take turns: telemetry off, the SDK exporting nowhere, the SDK exporting to a
+    closed port. The closed port must cost nothing beyond recording itself (tight bound against
+    "nowhere"); the whole SDK stays within a generous bound of "off".
+    """
+    spec = {"endpoint_url": sqs_server.endpoint_url, "messages": 150}
+    medians = interleaved_medians(_modes("workload", spec, make_queue), rounds=5, messages=150)
+    print(f"raw loop medians (s per 150 messages): {medians}")
+    assert medians["closed"] / medians["nowhere"] < 1.5, medians
+    assert medians["closed"] / medians["off"] < 2.0, medians
+
+
+def test_closed_otlp_port_does_not_slow_the_producer_and_listener(
+    sqs_server: Any, make_queue: Any
+) -> None:
+    """sqsobs' own BatchProducer -> SQS -> Listener, the same three modes taking turns."""
+    spec = {"endpoint_url": sqs_server.endpoint_url, "messages": 150}
+    runs = _modes("library_workload", spec, make_queue)
+    medians = interleaved_medians(runs, rounds=5, messages=150)
+    print(f"producer+listener medians (s per 150 messages): {medians}")
     assert medians["closed"] / medians["nowhere"] < 1.5, medians
     assert medians["closed"] / medians["off"] < 2.0, medians
