@@ -26,8 +26,20 @@ from sqsobs.producer.packing import pack
 from sqsobs.producer.queues import NEVER, QueueState, QueueStats, RetryGroup, due_reason
 from sqsobs.producer.settings import ProducerSettings
 
-__all__ = ["FlushJob", "FlushWork", "ProducerCore", "RetryWork"]
+__all__ = [
+    "DEPTH_STALENESS_SECONDS",
+    "DEPTH_STEP",
+    "FlushJob",
+    "FlushWork",
+    "ProducerCore",
+    "RetryWork",
+]
 
+#: Buffer depth is recorded by callers in steps of this many messages (a metric call per
+#: message costs as much as the rest of send()); the flusher records the remainder.
+DEPTH_STEP = 32
+#: The longest a depth change waits for the flusher to record it.
+DEPTH_STALENESS_SECONDS = 1.0
 # flush_upto for close(): every sequence number, now and later.
 _EVERYTHING = 2**63
 
@@ -107,8 +119,12 @@ class ProducerCore:
 
     # --- callers ---------------------------------------------------------------------------
 
-    def accept(self, state: QueueState, message: PendingMessage, wait_seconds: float) -> None:
-        """Append ``message`` to its queue's buffer, waiting up to ``wait_seconds`` for room."""
+    def accept(self, state: QueueState, message: PendingMessage, wait_seconds: float) -> int:
+        """Append ``message`` to its queue's buffer, waiting up to ``wait_seconds`` for room.
+
+        Returns a buffer-depth delta for the caller to record (0 most of the time: depth is
+        recorded in steps of :data:`DEPTH_STEP`, or by the flusher within a second).
+        """
         settings = self.settings
         with self.lock:
             if self.closing:
@@ -123,21 +139,37 @@ class ProducerCore:
             state.pending_bytes += message.size
             state.newest = message.enqueued_at
             state.unresolved += 1
-            state.last_message_time = time.time()
-            if state.blocked():
-                return
-            full = state.pending_bytes > settings.max_batch_bytes
-            if full or len(pending) >= settings.batch_size:
-                deadline = 0.0
-            elif len(pending) == 1:
-                deadline = message.enqueued_at + state.batch_interval
-                if state.idle_timeout > 0:
-                    deadline = min(deadline, message.enqueued_at + state.idle_timeout)
-            else:
-                return  # deadlines only move later with more messages
+            report = 0
+            deadline = NEVER
+            state.depth_unreported += 1
+            if state.depth_unreported >= DEPTH_STEP:
+                report, state.depth_unreported = state.depth_unreported, 0
+            elif state.depth_unreported == 1:
+                deadline = message.enqueued_at + DEPTH_STALENESS_SECONDS
+            if not state.blocked():
+                if (
+                    state.pending_bytes > settings.max_batch_bytes
+                    or len(pending) >= settings.batch_size
+                ):
+                    deadline = 0.0
+                elif len(pending) == 1:
+                    # Later messages only move these deadlines later.
+                    deadline = min(deadline, message.enqueued_at + state.batch_interval)
+                    if state.idle_timeout > 0:
+                        deadline = min(deadline, message.enqueued_at + state.idle_timeout)
             if deadline < self.next_wake:
                 self.next_wake = deadline
                 self.wakeup.notify()
+            return report
+
+    def take_depth_reports(self) -> list[tuple[QueueState, int]]:
+        """Buffer-depth deltas not yet recorded, per queue (zeroed). Call under the lock."""
+        reports = []
+        for state in self.queues.values():
+            if state.depth_unreported:
+                reports.append((state, state.depth_unreported))
+                state.depth_unreported = 0
+        return reports
 
     def _wait_for_room(self, state: QueueState, wait_seconds: float) -> None:
         limit = self.settings.max_buffer_size_per_queue

@@ -117,12 +117,15 @@ class Flusher:
         while True:
             with core.lock:
                 work, wake = core.collect(time.monotonic())
-                if not work:
+                depths = core.take_depth_reports()
+                if not work and not depths:
                     if core.stopping:
                         return
                     timeout = None if wake == NEVER else max(wake - time.monotonic(), 0.0)
                     core.wakeup.wait(timeout)
                     continue
+            for state, delta in depths:
+                state.tel.depth(delta)
             for item in work:
                 try:
                     self._dispatch(item)

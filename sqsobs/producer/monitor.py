@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -25,6 +26,11 @@ def _in_flight(core: ProducerCore, key: str) -> int:
     if state is None:
         return 0
     return sum(len(batch) for batch in state.inflight.values())
+
+
+def _wall(monotonic_time: float) -> float:
+    """A monotonic timestamp as wall-clock seconds (only read on demand, never per message)."""
+    return time.time() - (time.monotonic() - monotonic_time)
 
 
 def metrics_snapshot(core: ProducerCore, *, thread_alive: bool) -> dict[str, Any]:
@@ -65,7 +71,7 @@ def queue_status(core: ProducerCore, key: str) -> dict[str, Any]:
         status.update(
             {
                 "last_flush_time": state.last_flush_time if state else None,
-                "last_message_time": state.last_message_time if state else None,
+                "last_message_time": _wall(state.newest) if state and state.newest else None,
                 "batch_interval": state.batch_interval if state else settings.batch_interval(key),
                 "idle_timeout": state.idle_timeout if state else settings.idle_timeout(key),
                 "queue_url": state.info.url if state else None,

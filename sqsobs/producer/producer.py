@@ -214,14 +214,15 @@ class BatchProducer:
         future: Future[str] = Future()
         message = PendingMessage(entry, size, future, span.get_span_context(), time.monotonic())
         try:
-            self._core.accept(state, message, self.settings.buffer_full_timeout_seconds)
+            depth = self._core.accept(state, message, self.settings.buffer_full_timeout_seconds)
         except ProducerError as exc:
             record_error(span, exc)
             span.end()
             self._rejected(state, exc)
             raise
         span.end()
-        tel.depth(1)
+        if depth:
+            tel.depth(depth)
         return future
 
     @staticmethod

@@ -148,8 +148,8 @@ class QueueState:
     flush_upto: int = 0
     flush_reason: FlushReason = FlushReason.MANUAL
     waiters: int = 0
+    depth_unreported: int = 0
     last_flush_time: float | None = None
-    last_message_time: float | None = None
 
     def futures(self) -> list[Any]:
         """Futures of every message not yet resolved: buffered, waiting to retry, in flight."""
