@@ -1,0 +1,87 @@
+"""Delivery accounting shared by the fault tests and the soak (not a test module).
+
+Every message carries a unique body; the ledger compares what the producer was told (futures),
+what the server stored (drained or handled) and what handlers saw, and names every gap.
+
+Example::
+
+    ledger = Ledger(sent=bodies)
+    ledger.accepted(body, message_id)       # future resolved to a MessageId
+    ledger.failed(body, error)               # future failed with a reason
+    ledger.stored(received_messages)         # what the server held
+    assert ledger.report()["lost"] == 0
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Ledger:
+    """Sent bodies and what became of each."""
+
+    sent: list[str]
+    ids: dict[str, str] = field(default_factory=dict)  # body -> MessageId its future got
+    errors: dict[str, str] = field(default_factory=dict)  # body -> why its future failed
+    copies: dict[str, set[str]] = field(default_factory=dict)  # body -> MessageIds stored
+    receives: Counter[str] = field(default_factory=Counter)  # MessageId -> times received
+    handled: Counter[str] = field(default_factory=Counter)  # body -> successful handler runs
+
+    def accepted(self, body: str, message_id: str) -> None:
+        """The future of ``body`` resolved to ``message_id``."""
+        self.ids[body] = message_id
+
+    def failed(self, body: str, error: BaseException) -> None:
+        """The future of ``body`` failed; keep the reason it gave."""
+        self.errors[body] = f"{type(error).__name__}: {error}"
+
+    def stored(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Messages (as boto3 returns them) received from the server: drained or consumed."""
+        for message in messages:
+            self.copies.setdefault(message["Body"], set()).add(message["MessageId"])
+            self.receives[message["MessageId"]] += 1
+
+    def report(self) -> dict[str, Any]:
+        """The numbers: sent, accepted, failed, delivered, handled, duplicates, lost, strays.
+
+        ``duplicates`` are extra copies SQS stored (a send retried after SQS had stored it);
+        ``redeliveries`` extra receives of one stored copy (visibility ran out, a crash).
+        """
+        sent = set(self.sent)
+        lost = sorted(b for b in self.ids if b not in self.copies)
+        wrong_id = sorted(
+            b for b, mid in self.ids.items() if b in self.copies and mid not in self.copies[b]
+        )
+        return {
+            "sent": len(self.sent),
+            "accepted": len(self.ids),
+            "failed": len(self.errors),
+            "unresolved": len(sent - set(self.ids) - set(self.errors)),
+            "delivered": len(set(self.copies) & sent),
+            "handled": sum(1 for b in sent if self.handled[b]),
+            "duplicates": sum(len(ids) - 1 for ids in self.copies.values()),
+            "redeliveries": sum(count - 1 for count in self.receives.values()),
+            "failed_but_delivered": sum(1 for b in self.errors if b in self.copies),
+            "lost": len(lost),
+            "lost_examples": lost[:5],
+            "wrong_message_id": len(wrong_id),
+            "strays": len(set(self.copies) - sent),
+        }
+
+
+def rss_kib() -> int:
+    """Resident set size of this process now, in KiB (from /proc; peak RSS as a fallback)."""
+    try:
+        with open(f"/proc/{os.getpid()}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
