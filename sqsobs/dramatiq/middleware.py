@@ -32,11 +32,15 @@ logger = logging.getLogger(__name__)
 ATTR_ACTOR = "sqsobs.dramatiq.actor"
 
 
+def _queue_url(message: Any) -> str | None:
+    url = getattr(getattr(message, "_sqs_message", None), "queue_url", None)
+    return url if isinstance(url, str) and url else None
+
+
 def sqs_queue_name(message: Any) -> str:
     """The SQS queue a received dramatiq message came from (else its dramatiq queue name)."""
-    raw = getattr(message, "_sqs_message", None)
-    url = getattr(raw, "queue_url", None)
-    if isinstance(url, str) and url:
+    url = _queue_url(message)
+    if url is not None:
         return url.rstrip("/").rsplit("/", 1)[-1]
     return str(message.queue_name)
 
@@ -77,7 +81,10 @@ class TracingMiddleware(dramatiq.Middleware):
             parent = extract_context(carrier, destination=queue) if carrier else None
             message_id = carrier.get("MessageId")
             attributes = messaging_attributes(
-                OP_PROCESS, queue, message_id=message_id if isinstance(message_id, str) else None
+                OP_PROCESS,
+                queue,
+                queue_url=_queue_url(message),
+                message_id=message_id if isinstance(message_id, str) else None,
             )
             attributes[ATTR_ACTOR] = str(message.actor_name)
             span = self._tracer.start_span(

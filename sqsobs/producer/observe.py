@@ -14,11 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqsobs.telemetry.catalog import (
-    ATTR_DESTINATION,
-    ATTR_ERROR_TYPE,
-    ATTR_FLUSH_REASON,
     ATTR_OPERATION_NAME,
-    ATTR_SYSTEM,
     BATCH_BYTES,
     BATCH_MESSAGES,
     BATCH_SPLITS,
@@ -30,7 +26,7 @@ from sqsobs.telemetry.catalog import (
     OPERATION_DURATION,
     RETRIES,
     SENT_MESSAGES,
-    SYSTEM,
+    MetricSpec,
 )
 from sqsobs.telemetry.instruments import Instruments
 from sqsobs.telemetry.spans import (
@@ -39,6 +35,7 @@ from sqsobs.telemetry.spans import (
     OP_RETRY,
     OP_SEND,
     messaging_attributes,
+    metric_attributes,
     span_name,
 )
 
@@ -50,15 +47,16 @@ class QueueTelemetry:
 
     def __init__(self, name: str, url: str, instruments: Instruments) -> None:
         self.name = name
+        self.url = url
         self.create_name = span_name(OP_CREATE, name)
         self.create_attrs = messaging_attributes(OP_CREATE, name)
         self.flush_name = span_name(OP_FLUSH, name)
         self.send_name = span_name(OP_SEND, name)
         self.retry_name = span_name(OP_RETRY, name)
-        self.url = url
-        self.base: dict[str, Any] = {ATTR_SYSTEM: SYSTEM, ATTR_DESTINATION: name}
-        self.send_ok: dict[str, Any] = {**self.base, ATTR_OPERATION_NAME: OP_SEND}
-        self._errors: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self.base = metric_attributes(BUFFER_DEPTH, name)
+        self._sent_ok = metric_attributes(SENT_MESSAGES, name, operation=OP_SEND)
+        self._duration_ok = metric_attributes(OPERATION_DURATION, name, operation=OP_SEND)
+        self._errors: dict[tuple[str, str], dict[str, Any]] = {}
         self._reasons: dict[str, dict[str, Any]] = {}
         self._depth = instruments.updown(BUFFER_DEPTH)
         self._sent = instruments.counter(SENT_MESSAGES)
@@ -76,13 +74,14 @@ class QueueTelemetry:
         """Attributes of a ``send {queue}`` span."""
         return messaging_attributes(OP_SEND, self.name, queue_url=self.url, batch_count=batch_count)
 
-    def _error_sets(self, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(queue + error.type, send operation + error.type) attribute sets, cached per kind."""
-        sets = self._errors.get(kind)
-        if sets is None:
-            sets = ({**self.base, ATTR_ERROR_TYPE: kind}, {**self.send_ok, ATTR_ERROR_TYPE: kind})
-            self._errors[kind] = sets
-        return sets
+    def _with_error(self, spec: MetricSpec, kind: str) -> dict[str, Any]:
+        """``spec``'s attributes with ``error.type``, cached per (instrument, kind)."""
+        attrs = self._errors.get((spec.name, kind))
+        if attrs is None:
+            operation = OP_SEND if ATTR_OPERATION_NAME in spec.attributes else None
+            attrs = metric_attributes(spec, self.name, operation=operation, error_type=kind)
+            self._errors[(spec.name, kind)] = attrs
+        return attrs
 
     def depth(self, delta: int) -> None:
         """Messages entered (+) or left (-) the buffer."""
@@ -93,7 +92,8 @@ class QueueTelemetry:
         """One flush, and the byte-limit splits it needed."""
         attrs = self._reasons.get(reason)
         if attrs is None:
-            attrs = self._reasons[reason] = {**self.base, ATTR_FLUSH_REASON: reason}
+            attrs = metric_attributes(FLUSHES, self.name, flush_reason=reason)
+            self._reasons[reason] = attrs
         self._flushes.add(1, attrs)
         if splits:
             self._splits.add(splits, self.base)
@@ -109,31 +109,31 @@ class QueueTelemetry:
 
     def call(self, seconds: float, kind: str | None) -> None:
         """One SendMessageBatch call's duration (``kind``: its error.type, if it failed)."""
-        self._duration.record(seconds, self.send_ok if kind is None else self._error_sets(kind)[1])
+        attrs = self._duration_ok if kind is None else self._with_error(OPERATION_DURATION, kind)
+        self._duration.record(seconds, attrs)
 
     def delivered(self, count: int) -> None:
         """Messages SQS accepted."""
         if count:
-            self._sent.add(count, self.send_ok)
+            self._sent.add(count, self._sent_ok)
 
     def failed(self, count: int, kind: str, *, attempted: bool = True) -> None:
         """Accepted messages that will never be delivered (``attempted``: SQS saw them)."""
-        queue_attrs, send_attrs = self._error_sets(kind)
-        self._failed.add(count, queue_attrs)
+        self._failed.add(count, self._with_error(MESSAGES_FAILED, kind))
         if attempted:
-            self._sent.add(count, send_attrs)
+            self._sent.add(count, self._with_error(SENT_MESSAGES, kind))
 
     def retried(self, count: int, kind: str) -> None:
         """Messages scheduled to be sent again after a retryable failure."""
-        self._retries.add(count, self._error_sets(kind)[0])
+        self._retries.add(count, self._with_error(RETRIES, kind))
 
     def rejected(self, kind: str) -> None:
         """A message refused at ``send()``."""
-        self._rejected.add(1, self._error_sets(kind)[0])
+        self._rejected.add(1, self._with_error(MESSAGES_REJECTED, kind))
 
 
 def count_rejected(instruments: Instruments, destination: str, kind: str) -> None:
     """A message refused at ``send()`` before its queue was known."""
     instruments.counter(MESSAGES_REJECTED).add(
-        1, {ATTR_SYSTEM: SYSTEM, ATTR_DESTINATION: destination, ATTR_ERROR_TYPE: kind}
+        1, metric_attributes(MESSAGES_REJECTED, destination, error_type=kind)
     )
