@@ -51,6 +51,7 @@ __all__ = [
     "JsonFormatter",
     "TraceContextFilter",
     "configure_logging",
+    "owns",
 ]
 
 #: The colour pattern (colorlog): level and message coloured by level.
@@ -236,6 +237,11 @@ def configure_logging(
     handler.addFilter(TraceContextFilter())
     handler.setFormatter(formatter)
     _install(handler, resolved_level)
+
+
+def owns(handler: logging.Handler) -> bool:
+    """True for the handler :func:`configure_logging` installed."""
+    return handler is _installed
 
 
 def _install(handler: logging.Handler, level: int) -> None:

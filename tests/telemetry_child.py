@@ -3,6 +3,8 @@
 Usage: ``python tests/telemetry_child.py '<json spec>'``. The spec says what to do:
 
 - ``configure``: keyword arguments for configure_telemetry() (omit: telemetry stays off).
+- ``app_logging``: a format for ``logging.basicConfig()`` run before configure_telemetry(), as
+  an application that set up logging itself would.
 - ``configure_twice``: call configure_telemetry() a second time and report whether the handle
   is the same object.
 - ``record``: record one data point on every catalog instrument, on queue ``record``.
@@ -204,6 +206,8 @@ def main() -> None:
     if spec.get("count_export_logs"):
         for name in _EXPORT_LOGGERS:
             logging.getLogger(name).addFilter(counter)
+    if spec.get("app_logging"):
+        logging.basicConfig(format=spec["app_logging"], level=logging.INFO)
     telemetry = None
     if "configure" in spec:
         telemetry = sqsobs.configure_telemetry(**spec["configure"])

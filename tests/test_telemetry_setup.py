@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +50,9 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_child(
     spec: dict[str, Any], env: dict[str, str] | None = None, timeout: float = 60
 ) -> tuple[list[dict[str, Any]], str]:
-    """Run the child to completion; return its JSON reports and its stderr."""
+    """Run the child to completion; return its JSON reports and its output."""
+    if spec.get("configure", {}).get("otlp_endpoint") == CLOSED:
+        spec = {"shutdown_timeout": 0.5, **spec}  # nothing to flush there: do not wait 5 s
     proc = subprocess.run(
         [sys.executable, str(CHILD), json.dumps(spec)],
         capture_output=True,
@@ -361,6 +364,45 @@ def test_a_bad_setting_names_its_source() -> None:
     )
     assert proc.returncode != 0
     assert "ConfigError" in proc.stderr and "OTEL_EXPORTER_OTLP_PROTOCOL" in proc.stderr
+
+
+def test_sdk_disabled_configures_nothing() -> None:
+    result = merged(
+        run_child(
+            {"configure": {"otlp_endpoint": CLOSED}, "spans": 1},
+            env={"OTEL_SDK_DISABLED": "true"},
+        )[0]
+    )
+    assert result["prometheus_url"] is None and result["otlp_protocol"] is None
+    assert result["sampler"] is None
+    assert result["shutdown"] is True
+
+
+def test_a_busy_prometheus_port_is_logged_not_fatal() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        reports, output = run_child(
+            {"configure": {"prometheus_port": port, "otlp_endpoint": CLOSED}, "spans": 1}
+        )
+    result = merged(reports)
+    assert result["prometheus_url"] is None
+    assert f"Prometheus endpoint not started on 127.0.0.1:{port}" in output
+    assert "shutdown" in result  # the child went on to its end
+
+
+def test_application_logging_is_kept_and_gains_trace_ids() -> None:
+    _, output = run_child(
+        {
+            "app_logging": "APP %(levelname)s %(message)s [%(trace_id)s]",
+            "configure": {"prometheus_port": None, "otlp_endpoint": CLOSED},
+            "spans": 1,
+        }
+    )
+    lines = [line for line in output.splitlines() if "inside the first span" in line]
+    assert len(lines) == 1, output  # not printed twice by a second handler
+    assert re.fullmatch(r"APP WARNING inside the first span \[[0-9a-f]{32}\]", lines[0])
 
 
 def test_second_call_returns_the_first_handle_and_says_so() -> None:

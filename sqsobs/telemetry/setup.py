@@ -82,7 +82,9 @@ def configure_telemetry(
     - Metrics: one ``MeterProvider`` with a periodic OTLP reader and a Prometheus reader served
       at ``http://{prometheus_host}:{prometheus_port}/metrics`` (``prometheus_port=None``: off,
       ``0``: any free port, see :attr:`Telemetry.prometheus_port`).
-    - ``logs``: also :func:`sqsobs.configure_logging` (``LOG_*`` variables apply).
+    - ``logs``: also :func:`sqsobs.configure_logging` (``LOG_*`` variables apply), unless the
+      root logger already has the application's handlers: those are kept and only get the
+      ``trace_id`` / ``span_id`` record attributes.
 
     Arguments win over the standard variables, which win over the defaults:
     ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the
@@ -108,9 +110,7 @@ def configure_telemetry(
             return _active
         _refuse_foreign_providers()
         if logs:
-            from sqsobs.logs import configure_logging
-
-            configure_logging()
+            _configure_logging_unless_configured()
         if bool_setting("OTEL_SDK_DISABLED", None, env="OTEL_SDK_DISABLED", default=False):
             logger.info("OTEL_SDK_DISABLED is true: telemetry is not configured")
             _active = Telemetry(service_name=service_name or "")
@@ -127,6 +127,21 @@ def configure_telemetry(
             console_exporter=console_exporter,
         )
         return _active
+
+
+def _configure_logging_unless_configured() -> None:
+    from sqsobs.logs import TraceContextFilter, configure_logging, owns
+
+    root = logging.getLogger()
+    foreign = [handler for handler in root.handlers if not owns(handler)]
+    if not foreign:
+        configure_logging()
+        return
+    # The application set up logging itself: keep its handlers (a second one would print every
+    # line twice) but give their records the trace ids.
+    for handler in foreign:
+        if not any(isinstance(f, TraceContextFilter) for f in handler.filters):
+            handler.addFilter(TraceContextFilter())
 
 
 def _refuse_foreign_providers() -> None:
@@ -162,8 +177,10 @@ def _build(
         default="grpc",
         choices=PROTOCOLS,
     )
-    traces_otlp = otlp_endpoint is not None or _env_lists("OTEL_TRACES_EXPORTER", "otlp")
-    metrics_otlp = otlp_endpoint is not None or _env_lists("OTEL_METRICS_EXPORTER", "otlp")
+    trace_names = _exporter_names("OTEL_TRACES_EXPORTER", default=("otlp",))
+    metric_names = _exporter_names("OTEL_METRICS_EXPORTER", default=("otlp", "prometheus"))
+    traces_otlp = otlp_endpoint is not None or "otlp" in trace_names
+    metrics_otlp = otlp_endpoint is not None or "otlp" in metric_names
     attributes: dict[str, Any] = dict(resource_attributes or {})
     if service_name:
         attributes["service.name"] = service_name
@@ -172,7 +189,7 @@ def _build(
     span_exporters: list[SpanExporter] = []
     if traces_otlp:
         span_exporters.append(_otlp_span_exporter(protocol, otlp_endpoint))
-    if console_exporter:
+    if console_exporter or "console" in trace_names:
         span_exporters.append(ConsoleSpanExporter())
     tracer_provider = TracerProvider(
         resource=resource, sampler=_sampler(trace_sample_ratio), shutdown_on_exit=False
@@ -183,14 +200,14 @@ def _build(
     metric_exporters: list[MetricExporter] = []
     if metrics_otlp:
         metric_exporters.append(_otlp_metric_exporter(protocol, otlp_endpoint))
-    if console_exporter:
+    if console_exporter or "console" in metric_names:
         metric_exporters.append(ConsoleMetricExporter())
     interval_millis = _interval_millis(metric_export_interval_seconds)
     readers: list[MetricReader] = [
         PeriodicExportingMetricReader(exporter, export_interval_millis=interval_millis)
         for exporter in metric_exporters
     ]
-    port = _prometheus_port(prometheus_port)
+    port = _prometheus_port(prometheus_port, "prometheus" in metric_names)
     host = str_setting(
         "prometheus_host", prometheus_host, env="OTEL_EXPORTER_PROMETHEUS_HOST", default="127.0.0.1"
     )
@@ -227,12 +244,12 @@ def _build(
     return telemetry
 
 
-def _env_lists(variable: str, name: str) -> bool:
-    """True when ``variable`` is unset (OTLP is the default) or lists ``name``."""
-    raw = os.environ.get(variable)
-    if raw is None or not raw.strip():
-        return True
-    return name in {part.strip().lower() for part in raw.split(",")}
+def _exporter_names(variable: str, *, default: tuple[str, ...]) -> frozenset[str]:
+    """The exporters ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` list (``none``: none)."""
+    raw = os.environ.get(variable, "")
+    if not raw.strip():
+        return frozenset(default)
+    return frozenset(part.strip().lower() for part in raw.split(",")) - {"none", ""}
 
 
 def _sampler(ratio: float | None) -> ParentBased | None:
@@ -249,11 +266,11 @@ def _interval_millis(seconds: float | None) -> float | None:
     return checked * 1000.0
 
 
-def _prometheus_port(port: int | _Default | None) -> int | None:
+def _prometheus_port(port: int | _Default | None, listed: bool) -> int | None:
     if port is None:
         return None
     if isinstance(port, _Default):
-        if not _env_lists("OTEL_METRICS_EXPORTER", "prometheus"):
+        if not listed:
             return None
         return int_setting(
             "prometheus_port",
