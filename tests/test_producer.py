@@ -382,3 +382,29 @@ def test_fifo_needs_group_and_deduplication(make_client: Any, make_queue: Any) -
         assert producer.send(url, "ok", group_id="g", deduplication_id="d1").result(5)
     finally:
         producer.close()
+
+
+def test_close_with_a_stuck_server_times_out_yet_every_future_resolves(
+    make_client: Any, sqs_client: Any, queue_url: str
+) -> None:
+    client = make_client()
+    gate = threading.Event()
+    client.meta.events.register(
+        "before-send.sqs.SendMessageBatch", lambda **_: gate.wait(20) and None
+    )
+    producer = BatchProducer(client, default_batch_interval=0, max_concurrent_sends=1,
+                             flush_at_exit=False)  # fmt: skip
+    futures = [producer.send(queue_url, f"m{i}") for i in range(25)]
+    started = time.monotonic()
+    assert producer.close(timeout=0.3) is False
+    assert time.monotonic() - started < 3
+    with pytest.raises(ProducerClosed):
+        producer.send(queue_url, "late")
+    gate.set()
+    outcomes = [f.exception(timeout=10) or f.result() for f in futures]
+    delivered = [o for o in outcomes if isinstance(o, str)]
+    assert all(isinstance(o, (str, ProducerClosed)) for o in outcomes)
+    assert sorted(m["Body"] for m in drain_queue(sqs_client, queue_url)) == sorted(
+        f"m{i}" for i, o in enumerate(outcomes) if isinstance(o, str)
+    )
+    assert delivered  # the request in flight at close() still completed

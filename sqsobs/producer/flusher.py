@@ -226,7 +226,9 @@ class Flusher:
         for message, failure in outcome.failures:
             message.first_failure_time = message.first_failure_time or now
             message.last_failure_time = now
-            if failure.retryable and message.attempts <= settings.max_retry_attempts:
+            # Once close() has stopped the flusher, nothing would send a retry: fail instead.
+            may_retry = message.attempts <= settings.max_retry_attempts and not self.core.stopping
+            if failure.retryable and may_retry:
                 retry.append(message)
                 state.tel.retried(1, failure.kind)
             else:
