@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -51,6 +54,25 @@ def ensure_queue(name: str, **attributes: str) -> str:
 
 
 def seconds_to_run(default: float | None = None) -> float | None:
-    """How long a long-running example runs (``EXAMPLE_SECONDS``; None: until Ctrl-C)."""
+    """The most a long-running example runs (``EXAMPLE_SECONDS``; None: until Ctrl-C)."""
     raw = os.environ.get("EXAMPLE_SECONDS")
     return float(raw) if raw else default
+
+
+def stop_listeners_when(done: Callable[[], bool], seconds: float | None) -> None:
+    """With a time limit, stop run_listeners() once ``done()`` is true or the time is up.
+
+    Without one (``EXAMPLE_SECONDS`` unset) the listeners run until Ctrl-C or SIGTERM.
+    """
+    if seconds is None:
+        return
+    from sqsobs import request_shutdown
+
+    deadline = time.monotonic() + seconds
+
+    def watch() -> None:
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        request_shutdown()
+
+    threading.Thread(target=watch, name="example-stop", daemon=True).start()

@@ -6,7 +6,7 @@ one DeleteMessageBatch call. This mirrors Lambda's partial batch response.
 Run (no AWS needed: an embedded SQS starts unless AWS_ENDPOINT_URL is set):
 
     python examples/batch_listener.py                  # Ctrl-C drains and stops
-    EXAMPLE_SECONDS=5 python examples/batch_listener.py
+    EXAMPLE_SECONDS=20 python examples/batch_listener.py        # stops once all are counted
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import logging
 import os
 import threading
 
-from _local import ensure_queue, seconds_to_run, sqs_client, sqs_endpoint
+from _local import ensure_queue, seconds_to_run, sqs_client, sqs_endpoint, stop_listeners_when
 
 import sqsobs
-from sqsobs import BatchResult, SqsMessage, request_shutdown, run_listeners, sqs_listener
+from sqsobs import BatchResult, SqsMessage, run_listeners, sqs_listener
 
 logger = logging.getLogger("example.batch")
 QUEUE = os.environ.get("SQSOBS_QUEUE", "orders-batch")
+SEEDED = 30
 totals: dict[str, int] = {}
+counted = [0]
 lock = threading.Lock()
 
 
@@ -38,10 +40,11 @@ def handle(messages: list[SqsMessage]) -> BatchResult:
             continue
         with lock:
             totals[data["customer"]] = totals.get(data["customer"], 0) + data["amount"]
+            counted[0] += 1
     return BatchResult(failed_receipt_handles=failed)
 
 
-def seed(url: str, count: int = 30) -> None:
+def seed(url: str, count: int) -> None:
     """Put orders (and one broken body) on the queue with plain boto3."""
     client = sqs_client()
     bodies = [json.dumps({"customer": f"c{i % 3}", "amount": i}) for i in range(count)]
@@ -58,11 +61,10 @@ def main() -> None:
     sqs_endpoint()
     sqsobs.configure_telemetry("batch-listener")
     url = ensure_queue(QUEUE)
-    seed(url)
+    seed(url, SEEDED)
     sqs_listener(url, mode="batch", batch_size=10, worker_threads=2, wait_time=1)(handle)
-    seconds = seconds_to_run()
-    if seconds is not None:
-        threading.Timer(seconds, request_shutdown).start()
+    # The broken body never succeeds; stop once every good order is counted.
+    stop_listeners_when(lambda: counted[0] >= SEEDED, seconds_to_run())
     run_listeners()
     print(f"totals per customer: {dict(sorted(totals.items()))}", flush=True)
 

@@ -7,7 +7,7 @@ redelivery (receive count 2) in the logs, the spans and the Listener dashboard.
 Run (no AWS needed: an embedded SQS starts unless AWS_ENDPOINT_URL is set):
 
     python examples/per_message_listener.py            # Ctrl-C drains and stops
-    EXAMPLE_SECONDS=5 python examples/per_message_listener.py
+    EXAMPLE_SECONDS=20 python examples/per_message_listener.py   # stops once all are handled
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import logging
 import os
 import threading
 
-from _local import ensure_queue, seconds_to_run, sqs_client, sqs_endpoint
+from _local import ensure_queue, seconds_to_run, sqs_client, sqs_endpoint, stop_listeners_when
 
 import sqsobs
-from sqsobs import SqsMessage, request_shutdown, run_listeners, sqs_listener
+from sqsobs import SqsMessage, run_listeners, sqs_listener
 
 logger = logging.getLogger("example.per_message")
 QUEUE = os.environ.get("SQSOBS_QUEUE", "orders-per-message")
+SEEDED = 20
 handled: list[str] = []
 lock = threading.Lock()
 
@@ -40,7 +41,7 @@ def handle(msg: SqsMessage) -> bool:
     return True
 
 
-def seed(url: str, count: int = 20) -> None:
+def seed(url: str, count: int) -> None:
     """Put a few orders on the queue with plain boto3 (any producer would do)."""
     client = sqs_client()
     for start in range(0, count, 10):
@@ -54,11 +55,9 @@ def main() -> None:
     sqs_endpoint()
     sqsobs.configure_telemetry("per-message-listener")
     url = ensure_queue(QUEUE, VisibilityTimeout="2")
-    seed(url)
+    seed(url, SEEDED)
     sqs_listener(url, mode="per_message", worker_threads=4, wait_time=1, visibility_secs=2)(handle)
-    seconds = seconds_to_run()
-    if seconds is not None:
-        threading.Timer(seconds, request_shutdown).start()
+    stop_listeners_when(lambda: len(set(handled)) >= SEEDED, seconds_to_run())
     run_listeners()
     print(f"handled {len(handled)} messages ({len(set(handled))} distinct)", flush=True)
 

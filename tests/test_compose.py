@@ -100,6 +100,8 @@ def test_the_stack_has_its_services(services: dict[str, Any]) -> None:
     for name in ("producer", "consumer"):
         build = services[name]["build"]
         assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+        script = services[name]["command"][1]
+        assert (ROOT / script).is_file(), f"{name} runs {script}, which does not exist"
     for name, service in services.items():
         if "build" not in service:
             assert re.search(r":[\w.-]+$", service["image"]), f"{name}: pin the image version"
