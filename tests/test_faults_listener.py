@@ -1,0 +1,226 @@
+"""The listener through the fault proxy and across a server kill: nothing deleted before its
+handler succeeded, everything handled at least once, polling recovers by itself.
+
+Deletes are observed on the listener's own client (botocore's ``before-send`` event, which sees
+the request as it leaves): each receipt handle in a DeleteMessageBatch must belong to a message
+whose handler had already returned success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sqsobs import Listener
+from sqsobs.embedded_sqs import EmbeddedSQS
+from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED, POLL_ERRORS
+from sqsobs.types import SqsMessage
+from tests.conftest import ClientFactory, SqsServer
+from tests.faultproxy import Fault, FaultProxy
+from tests.helpers import drain_queue, wait_for
+from tests.listener_support import queue_counts, send_bodies
+from tests.test_faults_producer import kill_and_restart
+
+FAST: dict[str, Any] = {"wait_time": 1, "idle_sleep_max": 0.05}
+LISTENER_CALLS = {"ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch"}
+
+
+class Watch:
+    """Handler outcomes, and every delete the listener's client sends, checked against them."""
+
+    def __init__(self, client: Any) -> None:
+        self.lock = threading.Lock()
+        self.succeeded: set[str] = set()  # receipt handles whose handler returned success
+        self.handled: Counter[str] = Counter()  # body -> successful handler runs
+        self.deleted: list[str] = []
+        self.premature: list[str] = []
+        client.meta.events.register("before-send.sqs.DeleteMessageBatch", self._on_delete)
+
+    def _on_delete(self, request: Any, **_: Any) -> None:
+        handles = [e["ReceiptHandle"] for e in json.loads(request.body)["Entries"]]
+        with self.lock:
+            self.deleted.extend(handles)
+            self.premature.extend(h for h in handles if h not in self.succeeded)
+
+    def success(self, message: SqsMessage) -> None:
+        with self.lock:
+            self.succeeded.add(message.receipt_handle)
+            self.handled[message.body] += 1
+
+    def count(self, bodies: list[str]) -> int:
+        with self.lock:
+            return sum(1 for body in bodies if self.handled[body])
+
+
+@pytest.fixture
+def proxy(sqs_server: SqsServer) -> Iterator[FaultProxy]:
+    with FaultProxy(sqs_server.endpoint_url, seed=424242) as running:
+        yield running
+
+
+def _add_random_faults(proxy: FaultProxy, probability: float) -> None:
+    """Each kind once on receive and delete (so every kind happens), then at random."""
+    kinds: list[Any] = ["throttle", "error500", "error503", "reset_request", "reset_response"]
+    for operation in ("ReceiveMessage", "DeleteMessageBatch"):
+        for kind in kinds:
+            proxy.add(Fault(kind, operations={operation}, count=1))
+    for kind in kinds:
+        proxy.add(Fault(kind, operations=LISTENER_CALLS, probability=probability))
+    proxy.add(Fault("latency", operations=LISTENER_CALLS, probability=0.05, seconds=0.2))
+
+
+@pytest.mark.parametrize("mode", ["per_message", "batch"])
+def test_random_faults_nothing_deleted_early_everything_handled(
+    make_client: ClientFactory, proxy: FaultProxy, sqs_client: Any, queue_url: str, mode: str
+) -> None:
+    bodies = [f"{mode}-{i:04d}" for i in range(200)]
+    send_bodies(sqs_client, queue_url, bodies)
+    client = make_client(endpoint_url=proxy.endpoint_url)
+    watch = Watch(client)
+    _add_random_faults(proxy, probability=0.05)
+
+    def per_message(message: SqsMessage) -> bool:
+        watch.success(message)  # returning True: recorded just before the listener sees it
+        return True
+
+    def batch(messages: list[SqsMessage]) -> None:
+        for message in messages:
+            watch.success(message)
+
+    listener = Listener(
+        per_message if mode == "per_message" else batch, queue_url=queue_url, mode=mode,
+        worker_threads=4, visibility_secs=2, client=client, **FAST,
+    )  # fmt: skip
+    with listener:
+        done = wait_for(
+            lambda: watch.count(bodies) == len(bodies) and queue_counts(sqs_client, queue_url)
+            == (0, 0), timeout=60, interval=0.2,
+        )  # fmt: skip
+        workers_alive = all(t.is_alive() for t in listener._threads + listener._pollers)
+    handled = watch.count(bodies)
+    redelivered = sum(count - 1 for count in watch.handled.values())
+    print(
+        f"listener ({mode}) under random faults: handled {handled}/{len(bodies)}, "
+        f"handled again {redelivered}, deletes sent {len(watch.deleted)}, "
+        f"faults {dict((k, v) for k, v in proxy.counts.items() if k[1] != 'forwarded')}"
+    )
+    assert watch.premature == []
+    assert done, (handled, queue_counts(sqs_client, queue_url))
+    assert workers_alive
+    for kind in ("throttle", "error500", "error503", "reset_request", "reset_response"):
+        assert proxy.count("ReceiveMessage", kind) > 0, kind
+        assert proxy.count("DeleteMessageBatch", kind) > 0, kind
+
+
+def test_polling_recovers_after_a_stall_and_a_server_kill(
+    make_client: ClientFactory, otel: Any
+) -> None:
+    """A stalled receive, then the server SIGKILLed mid-run and restarted empty: the listener
+    keeps its threads, counts the poll errors and handles what the new server gets."""
+    server = EmbeddedSQS().start()
+    try:
+        direct = make_client(endpoint_url=server.endpoint_url)
+        name = f"recover-{os.getpid()}-{time.monotonic_ns()}"
+        url = direct.create_queue(QueueName=name)["QueueUrl"]
+        with FaultProxy(server.endpoint_url, seed=9) as proxy:
+            client = make_client(endpoint_url=proxy.endpoint_url)
+            watch = Watch(client)
+
+            def handle(message: SqsMessage) -> bool:
+                time.sleep(0.01)
+                watch.success(message)
+                return True
+
+            listener = Listener(
+                handle, queue_url=url, mode="per_message", worker_threads=4, visibility_secs=5,
+                client=client, **FAST,
+            )  # fmt: skip
+            with listener:
+                first = [f"a-{i}" for i in range(60)]
+                send_bodies(direct, url, first)
+                assert wait_for(lambda: watch.count(first) >= 20, timeout=20)
+                kill_and_restart(server, down_seconds=1.0)
+                direct.create_queue(QueueName=name)
+                after_kill = [f"b-{i}" for i in range(60)]
+                send_bodies(direct, url, after_kill)
+                assert wait_for(lambda: watch.count(after_kill) == 60, timeout=40)
+                proxy.add(Fault("stall", operations={"ReceiveMessage"}, seconds=2.0, count=2))
+                after_stall = [f"c-{i}" for i in range(30)]
+                send_bodies(direct, url, after_stall)
+                assert wait_for(lambda: watch.count(after_stall) == 30, timeout=30)
+                stalled = proxy.count("ReceiveMessage", "stall")
+                alive = all(t.is_alive() for t in listener._threads + listener._pollers)
+        assert drain_queue(direct, url) == []
+    finally:
+        server.stop()
+    errors = otel.total(POLL_ERRORS.name, **{"messaging.destination.name": name})
+    print(f"recovered: poll errors while the server was down: {errors}")
+    assert errors >= 1
+    assert stalled == 2
+    assert alive
+    assert watch.premature == []
+
+
+def test_exceptions_hangs_and_poison_only_poison_reaches_the_dlq(
+    make_client: ClientFactory, sqs_client: Any, make_queue: Any, otel: Any
+) -> None:
+    """Ordinary messages, ones that fail once, ones that always fail (poison) and handlers
+    that hang past max_extend: poison ends in the DLQ after maxReceiveCount, all else handled;
+    a hang past max_extend is handled twice (the documented duplicate)."""
+    dlq = make_queue("-dlq")
+    dlq_arn = sqs_client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    url = make_queue(
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
+    )
+    ok = [f"ok-{i}" for i in range(30)]
+    flaky = [f"flaky-{i}" for i in range(5)]
+    poison = [f"poison-{i}" for i in range(3)]
+    hang = ["hang-0", "hang-1"]
+    send_bodies(sqs_client, url, ok + flaky + poison + hang)
+    client = make_client()
+    watch = Watch(client)
+    attempts: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def handle(message: SqsMessage) -> bool:
+        with lock:
+            attempts[message.body] += 1
+        if message.body.startswith("poison"):
+            raise ValueError("poison")
+        if message.body.startswith("flaky") and message.receive_count == 1:
+            raise RuntimeError("first try fails")
+        if message.body.startswith("hang") and message.receive_count == 1:
+            time.sleep(3.5)  # past visibility + max_extend (2 s): the message comes back
+        watch.success(message)
+        return True
+
+    listener = Listener(
+        handle, queue_url=url, mode="per_message", worker_threads=6, visibility_secs=1,
+        max_extend=1, client=client, **FAST,
+    )  # fmt: skip
+    with listener:
+        assert wait_for(lambda: watch.count(ok + flaky + hang) == 37, timeout=30)
+        assert wait_for(lambda: queue_counts(sqs_client, url) == (0, 0), timeout=30)
+    in_dlq = sorted(m["Body"] for m in drain_queue(sqs_client, dlq))
+    print(f"attempts: {dict(attempts)}; in the DLQ: {in_dlq}")
+    assert in_dlq == poison
+    assert all(attempts[p] == 3 for p in poison)
+    assert all(watch.handled[b] == 1 for b in ok + flaky)
+    assert all(attempts[f] == 2 for f in flaky)
+    assert all(attempts[h] >= 2 for h in hang)
+    assert watch.premature == []
+    exceeded = otel.total(MAX_EXTEND_EXCEEDED.name, **{"messaging.destination.name": _name(url)})
+    assert exceeded == len(hang)
+
+
+def _name(url: str) -> str:
+    return url.rsplit("/", 1)[-1]
