@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ class ClientRun:
     #: User+sys CPU of the whole client process (imports and setup included), seconds.
     process_cpu_seconds: float
     log: str
+    #: Log lines worth keeping with the figures (warnings, errors, dropped spans), at most 5.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -49,9 +53,17 @@ class ClientRun:
 
 
 def run_client(
-    python: Path, module: str, config: dict[str, Any], timeout_seconds: float
+    python: Path,
+    module: str,
+    config: dict[str, Any],
+    timeout_seconds: float,
+    prefix: Sequence[str] = (),
 ) -> ClientRun:
-    """Run ``python -m module <config json>`` and wait for it with wait4 (its own rusage)."""
+    """Run ``python -m module <config json>`` and wait for it with wait4 (its own rusage).
+
+    ``prefix`` wraps the command (a profiler: ``py-spy record ... --``); its figures then
+    include the wrapper.
+    """
     with tempfile.TemporaryDirectory(prefix="sqsobs-bench-") as tmp:
         result_path = Path(tmp) / "result.json"
         log_path = Path(tmp) / "client.log"
@@ -59,7 +71,7 @@ def run_client(
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [str(python), "-m", module, json.dumps(config)],
+                [*prefix, str(python), "-m", module, json.dumps(config)],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=log,
@@ -80,7 +92,12 @@ def run_client(
         peak_rss_kib=usage.ru_maxrss,
         process_cpu_seconds=usage.ru_utime + usage.ru_stime,
         log=text[-4000:],
+        notes=[line for line in text.splitlines() if _NOTABLE.search(line)][:5],
     )
+
+
+#: Client log lines worth keeping (e.g. the OpenTelemetry SDK dropping spans).
+_NOTABLE = re.compile(r"WARNING|ERROR|dropped|Queue is full", re.IGNORECASE)
 
 
 def _kill(pid: int) -> None:

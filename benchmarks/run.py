@@ -164,7 +164,12 @@ def run_sqsobs_only(settings: Settings, null: NullSQS) -> list[dict[str, Any]]:
         logger.info("scenario 4: %d messages offered to a stalled server", settings.memory_messages)
         sections.append(sqsobs_only.memory_section(null, settings.memory_messages, otlp))
     if "5" in settings.scenarios:
-        logger.info("scenario 5: latency, trickle and load")
-        trickle = 20 if settings.null_messages < 1000 else 100
-        sections.append(sqsobs_only.latency_section(null, trickle, settings.null_messages, otlp))
+        logger.info("scenario 5: latency, trickle, steady load and burst")
+        small = settings.null_messages < 1000
+        counts = {
+            "trickle": 20 if small else 100,
+            "load": 200 if small else 5_000,
+            "burst": settings.null_messages,
+        }
+        sections.append(sqsobs_only.latency_section(null, counts, otlp))
     return sections

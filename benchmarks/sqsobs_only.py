@@ -110,14 +110,25 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50_ms": cuts[49] * 1e3, "p99_ms": cuts[98] * 1e3, "max_ms": max(values) * 1e3}
 
 
-def latency_section(
-    null: NullSQS, trickle_messages: int, load_messages: int, otlp: str
-) -> dict[str, Any]:
-    """Scenario 5: time from send() to arrival, under a trickle and under load."""
+#: Scenario 5's patterns: name -> (label, seconds between messages, target applies).
+PATTERNS = {
+    "trickle": ("trickle, 1 msg / 50 ms", 0.05, True),
+    "load": ("steady load, 1 msg / ms", 0.001, True),
+    "burst": ("burst, as fast as send() takes them", 0.0, False),
+}
+
+
+def latency_section(null: NullSQS, counts: dict[str, int], otlp: str) -> dict[str, Any]:
+    """Scenario 5: time from send() to arrival, for each pattern in ``counts`` (name -> messages).
+
+    Under a trickle and a steady load a message waits at most ``batch_interval`` (the target);
+    a burst beyond what the producer can send queues behind the buffer's backlog instead (then
+    ``send()`` blocks): reported, not a target.
+    """
     rows: dict[str, dict[str, Any]] = {}
-    for pattern, messages in (("trickle", trickle_messages), ("load", load_messages)):
-        config: dict[str, Any] = {"role": "latency", "pattern": pattern, "telemetry": "on"}
-        config.update(otlp_endpoint=otlp, trickle_interval_seconds=0.05)
+    for pattern, messages in counts.items():
+        config: dict[str, Any] = {"role": "latency", "telemetry": "on", "otlp_endpoint": otlp}
+        config["interval_seconds"] = PATTERNS[pattern][1]
         client, _ = _run(null, config, messages)
         latencies = null.stats()["latencies_seconds"]
         extra = client.result.get("extra", {})
@@ -136,22 +147,23 @@ def latency_section(
     ]
     targets = []
     for pattern, row in rows.items():
-        label = "trickle (1 msg / 50 ms)" if pattern == "trickle" else "load (as fast as send())"
+        label, _, is_target = PATTERNS[pattern]
         lines.append(
             f"| {label} | {row['arrived']:,} of {row['messages']:,} | {row['p50_ms']:.0f} "
             f"| {row['p99_ms']:.0f} | {row['max_ms']:.0f} "
             f"| {row['batch_interval_seconds']} / {row['idle_timeout_seconds']} |"
         )
-        limit_ms = row["batch_interval_seconds"] * 1e3
-        targets.append(
-            TargetCheck(
-                f"latency ({pattern}): p99 time in buffer <= batch_interval, all arrived",
-                f"p99 {row['p99_ms']:.0f} ms vs {limit_ms:.0f} ms",
-                row["ok"] and row["p99_ms"] <= limit_ms,
+        if is_target:
+            limit_ms = row["batch_interval_seconds"] * 1e3
+            targets.append(
+                TargetCheck(
+                    f"latency ({label}): p99 time to arrival <= batch_interval, all arrived",
+                    f"p99 {row['p99_ms']:.0f} ms vs {limit_ms:.0f} ms",
+                    row["ok"] and row["p99_ms"] <= limit_ms,
+                )
             )
-        )
     return {
-        "title": "Scenario 5: time from send() to arrival at the server",
+        "title": "Scenario 5: time from send() to arrival at the server (telemetry on)",
         "markdown": "\n".join(lines),
         "data": rows,
         "targets": [asdict(t) for t in targets],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,14 @@ class Throughput:
         return samples
 
     def run_one(
-        self, target: Target, contender: Contender, messages: int, rep: int, extra: dict[str, Any]
+        self,
+        target: Target,
+        contender: Contender,
+        messages: int,
+        rep: int,
+        extra: dict[str, Any],
+        *,
+        prefix: Sequence[str] = (),
     ) -> Sample:
         """One client process: fresh queues, (pre-load), run, read what the server saw."""
         sample = Sample(self.scenario, target.name, contender.name, rep, messages, ok=False)
@@ -181,7 +189,7 @@ class Throughput:
         )
         target.begin()
         timeout = 60 + messages / 100
-        client = run_client(python, contender.module, config, timeout)
+        client = run_client(python, contender.module, config, timeout, prefix)
         outcome = target.outcome(queues, client.result.get("client_calls", {}), self.role, loaded)
         exported = target.exported()
         target.drop(queues)
@@ -191,6 +199,8 @@ class Throughput:
         sample.peak_rss_kib = client.peak_rss_kib
         sample.arrived, sample.left, sample.calls = outcome.arrived, outcome.left, outcome.calls
         sample.extra = client.result.get("extra", {})
+        if client.notes:
+            sample.extra["log_notes"] = client.notes
         if exported["requests"]:
             sample.extra["otlp"] = exported
         sample.problem = _problem(client.ok, client.log, messages, outcome.arrived, outcome.left)

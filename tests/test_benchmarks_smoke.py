@@ -160,7 +160,9 @@ def test_sqsobs_listener_contender_with_telemetry_on_and_off(null_sqs: NullSQS) 
     samples = listener.run(NullTarget(null_sqs), 50, 1, {"otlp_endpoint": null_sqs.endpoint_url})
     assert [s.problem for s in samples] == ["", ""]
     on, off = samples
-    assert on.extra["stats"]["succeeded"] == off.extra["stats"]["succeeded"] == 50
+    assert (on.messages, off.messages) == (50, 25)  # per-message runs get half the messages
+    assert on.extra["stats"]["succeeded"] == 50
+    assert off.extra["stats"]["succeeded"] == 25
     assert on.calls_per_msg("receive") + on.calls_per_msg("delete") <= 0.25
     assert on.extra["otlp"]["spans"] > 0  # fully on: spans reach the OTLP sink
     assert "otlp" not in off.extra  # off: no SDK, nothing exported
@@ -192,10 +194,12 @@ def test_memory_scenario_sees_backpressure_and_delivers_everything(null_sqs: Nul
 
 
 def test_latency_scenario_records_time_in_buffer(null_sqs: NullSQS) -> None:
-    section = sqsobs_only.latency_section(null_sqs, 12, 200, null_sqs.endpoint_url)
-    trickle, load = section["data"]["trickle"], section["data"]["load"]
-    assert trickle["ok"] and load["ok"], (trickle["log"], load["log"])
-    assert (trickle["arrived"], load["arrived"]) == (12, 200)
+    counts = {"trickle": 12, "burst": 200}
+    section = sqsobs_only.latency_section(null_sqs, counts, null_sqs.endpoint_url)
+    trickle, burst = section["data"]["trickle"], section["data"]["burst"]
+    assert trickle["ok"] and burst["ok"], (trickle["log"], burst["log"])
+    assert (trickle["arrived"], burst["arrived"]) == (12, 200)
+    assert len(section["targets"]) == 1  # a burst is reported, not held to the target
     # Ten messages 50 ms apart fill a batch: the first waited about 450 ms, none more than
     # the batch interval.
     assert 0 < trickle["p50_ms"] <= trickle["max_ms"] <= trickle["batch_interval_seconds"] * 1e3

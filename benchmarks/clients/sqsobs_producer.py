@@ -7,8 +7,8 @@ Roles (``config["role"]``):
   until ``send()`` blocks, records how many were accepted and the RSS, lifts the stall and
   offers the rest; everything must arrive.
 - ``latency``: scenario 5. Bodies start with ``lat:<time.time()>`` so the null SQS records
-  each message's time from ``send()`` to its arrival; ``pattern`` is ``trickle`` (one message
-  per ``trickle_interval_seconds``) or ``load`` (as fast as ``send()`` takes them).
+  each message's time from ``send()`` to its arrival; one message every
+  ``interval_seconds`` on an absolute schedule (0: as fast as ``send()`` takes them).
 """
 
 from __future__ import annotations
@@ -121,14 +121,13 @@ def _until_steady(offered: list[int], offering: threading.Thread) -> bool:
 
 
 def latency(run: Run, producer: Any, outcomes: Outcomes) -> None:
-    """Scenario 5: timestamped bodies, trickled or as fast as possible."""
+    """Scenario 5: timestamped bodies at a steady rate, or as fast as possible."""
     queue = run.queues[0]
-    interval = float(run.config.get("trickle_interval_seconds", 0.05))
-    trickle = run.config["pattern"] == "trickle"
+    interval = float(run.config["interval_seconds"])
     start = time.monotonic()
     with run.measure():
         for i in range(run.messages):
-            if trickle:
+            if interval:
                 # An absolute schedule, so send() time does not stretch the interval.
                 time.sleep(max(0.0, start + i * interval - time.monotonic()))
             outcomes.track(producer.send(queue, f"lat:{time.time():.6f} {i}"))

@@ -1,0 +1,114 @@
+"""Profile sqsobs' hot paths with py-spy (every thread, sampled from outside the process).
+
+Run ``python -m benchmarks.profile`` (py-spy comes with the ``bench`` extra). Each sqsobs
+contender runs once against the null SQS under ``py-spy record``; the raw stacks go to
+``benchmarks/results/profiles/`` and a summary is printed: where the active samples went by
+package, and the sqsobs functions with the most samples (inclusive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+from benchmarks import contenders as c
+from benchmarks.null_sqs import NullSQS
+from benchmarks.server_process import REPO_ROOT
+from benchmarks.targets import NullTarget
+from benchmarks.throughput import Throughput
+
+logger = logging.getLogger("benchmarks.profile")
+
+PROFILES = REPO_ROOT / "benchmarks" / "results" / "profiles"
+FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
+PACKAGES = ("sqsobs", "botocore", "urllib3", "opentelemetry", "dramatiq", "google", "http", "json")
+
+
+def package_of(path: str) -> str:
+    """The package a frame's file belongs to (``other`` if none of the interesting ones)."""
+    if "/sqsobs/" in path or path.startswith("sqsobs/"):
+        return "sqsobs"
+    site = path.split("site-packages/", 1)
+    name = site[1].split("/", 1)[0] if len(site) == 2 else ""
+    for package in PACKAGES:
+        if name.startswith(package) or f"/lib/python3.{sys.version_info[1]}/{package}/" in path:
+            return package
+    return "other"
+
+
+def parse(raw: str) -> list[tuple[list[tuple[str, str]], int]]:
+    """py-spy's raw (collapsed) stacks: [(frames root first as (function, path), samples)]."""
+    stacks = []
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = []
+        for part in stack.split(";"):
+            match = FRAME.match(part.strip())
+            if match:
+                frames.append((match["function"], match["path"]))
+        stacks.append((frames, int(count)))
+    return stacks
+
+
+def summarise(raw: str, top: int = 15) -> str:
+    """Samples by package (self time) and the top sqsobs functions (inclusive)."""
+    stacks = parse(raw)
+    total = sum(count for _, count in stacks) or 1
+    by_package: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    for frames, count in stacks:
+        if frames:
+            by_package[package_of(frames[-1][1])] += count
+        seen = set()
+        for function, path in frames:
+            if package_of(path) == "sqsobs":
+                key = f"{path.rsplit('sqsobs/', 1)[-1]}:{function}"
+                if key not in seen:
+                    seen.add(key)
+                    inclusive[key] += count
+    lines = [f"{total} active samples; self time by package:"]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in by_package.most_common()]
+    lines.append("sqsobs functions, inclusive:")
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Profile the sqsobs contenders once each and print the summaries."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        raise SystemExit("py-spy is not installed: pip install -e '.[bench]'")
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    scenarios: list[Throughput] = [c.producer_scenario(), c.listener_scenario()]
+    with NullSQS() as null:
+        target = NullTarget(null)
+        for scenario in scenarios:
+            for contender in scenario.contenders:
+                if not contender.name.startswith("sqsobs"):
+                    continue
+                slug = re.sub(r"[^a-z0-9]+", "-", contender.name.lower()).strip("-")
+                out = PROFILES / f"{slug}.txt"
+                prefix = [py_spy, "record", "-r", str(args.rate), "-f", "raw", "-o", str(out)]
+                prefix.append("--")
+                extra = {"otlp_endpoint": null.endpoint_url}
+                sample = scenario.run_one(target, contender, args.messages, 0, extra, prefix=prefix)
+                status = "ok" if sample.ok else f"FAILED {sample.problem[:300]}"
+                print(f"\n== {contender.name}: {status}, {sample.msgs_per_second:,.0f} msg/s")
+                if out.exists():
+                    print(summarise(out.read_text()))
+
+
+if __name__ == "__main__":
+    main()
