@@ -113,24 +113,31 @@ class Flusher:
         return self.thread is not None and self.thread.is_alive()
 
     def _run(self) -> None:
-        core = self.core
         while True:
-            with core.lock:
-                work, wake = core.collect(time.monotonic())
-                depths = core.take_depth_reports()
-                if not work and not depths:
-                    if core.stopping:
-                        return
-                    timeout = None if wake == NEVER else max(wake - time.monotonic(), 0.0)
-                    core.wakeup.wait(timeout)
-                    continue
-            for state, delta in depths:
-                state.tel.depth(delta)
-            for item in work:
-                try:
-                    self._dispatch(item)
-                except Exception:  # the flusher must survive anything
-                    logger.exception("sqsobs producer: dispatching a batch failed")
+            try:
+                if not self._step():
+                    return
+            except Exception:  # the flusher must survive anything; back off, do not spin
+                logger.exception("sqsobs producer: the flusher failed; retrying")
+                time.sleep(0.1)
+
+    def _step(self) -> bool:
+        """Dispatch what is due, or wait for the next deadline. False: stop the thread."""
+        core = self.core
+        with core.lock:
+            work, wake = core.collect(time.monotonic())
+            depths = core.take_depth_reports()
+            if not work and not depths:
+                if core.stopping:
+                    return False
+                timeout = None if wake == NEVER else max(wake - time.monotonic(), 0.0)
+                core.wakeup.wait(timeout)
+                return True
+        for state, delta in depths:
+            state.tel.depth(delta)
+        for item in work:
+            self._dispatch(item)
+        return True
 
     def _dispatch(self, item: FlushWork | RetryWork) -> None:
         if isinstance(item, RetryWork):

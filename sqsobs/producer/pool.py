@@ -44,10 +44,21 @@ class SendPool:
                 thread = threading.Thread(
                     target=self._run, name=f"{self._name}-{len(self._threads)}", daemon=True
                 )
-                self._threads.append(thread)
-                thread.start()
-            elif self._idle > 0:
-                self._idle -= 1
+                try:
+                    thread.start()
+                except RuntimeError:  # no new threads (interpreter shutting down)
+                    inline = not self._threads
+                else:
+                    self._threads.append(thread)
+                    inline = False
+            else:
+                inline = False
+                if self._idle > 0:
+                    self._idle -= 1
+        if inline:
+            # Nobody else could run it: better late in this thread than never.
+            fn(*args)
+            return
         self._tasks.put((fn, args))
 
     def _run(self) -> None:
