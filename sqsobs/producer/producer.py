@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, TracerProvider
 
@@ -36,10 +35,11 @@ from sqsobs.errors import (
     ProducerError,
     SqsObsError,
 )
-from sqsobs.limits import attribute_size, validate_message
+from sqsobs.limits import validate_message
 from sqsobs.producer import lifecycle
 from sqsobs.producer.client import build_sqs_client
 from sqsobs.producer.core import ProducerCore
+from sqsobs.producer.entries import Attributes, build_entry
 from sqsobs.producer.flusher import Flusher, OnFailure, fail_future
 from sqsobs.producer.messages import FlushReason, PendingMessage
 from sqsobs.producer.monitor import metrics_snapshot, queue_status
@@ -49,14 +49,11 @@ from sqsobs.producer.queues import QueueState, resolve_queue
 from sqsobs.producer.sender import BatchSender
 from sqsobs.producer.settings import ProducerSettings, resolve_settings
 from sqsobs.telemetry.instruments import get_instruments
-from sqsobs.telemetry.propagation import AWS_TRACE_HEADER, inject_context, xray_trace_header
 from sqsobs.telemetry.spans import error_type, get_tracer, record_error
 
 __all__ = ["BatchProducer"]
 
 logger = logging.getLogger(__name__)
-
-Attributes = Mapping[str, Mapping[str, Any]]
 
 
 class BatchProducer:
@@ -194,23 +191,12 @@ class BatchProducer:
             tel.create_name, kind=SpanKind.PRODUCER, attributes=tel.create_attrs
         )
         context = trace.set_span_in_context(span)
-        final = dict(attributes) if attributes else {}
-        size += self._inject(final, attributes, context, tel.name, info.max_message_bytes - size)
-        entry: dict[str, Any] = {"Id": "", "MessageBody": body}
-        if final:
-            entry["MessageAttributes"] = final
-        if delay_seconds is not None:
-            entry["DelaySeconds"] = delay_seconds
-        if group_id is not None:
-            entry["MessageGroupId"] = group_id
-        if deduplication_id is not None:
-            entry["MessageDeduplicationId"] = deduplication_id
-        if self.settings.xray_trace_header:
-            header = xray_trace_header(context)
-            if header is not None:
-                entry["MessageSystemAttributes"] = {
-                    AWS_TRACE_HEADER: {"DataType": "String", "StringValue": header}
-                }
+        entry, size = build_entry(
+            body, attributes, size=size, destination=tel.name,
+            room_bytes=info.max_message_bytes - size, context=context,
+            delay_seconds=delay_seconds, group_id=group_id,
+            deduplication_id=deduplication_id, xray=self.settings.xray_trace_header,
+        )  # fmt: skip
         future: Future[str] = Future()
         message = PendingMessage(entry, size, future, span.get_span_context(), time.monotonic())
         try:
@@ -224,29 +210,6 @@ class BatchProducer:
         if depth:
             tel.depth(depth)
         return future
-
-    @staticmethod
-    def _inject(
-        final: dict[str, Any],
-        user: Attributes | None,
-        context: Context,
-        destination: str,
-        room_bytes: int,
-    ) -> int:
-        """Add the trace context to ``final`` if it fits; return the bytes it added."""
-        try:
-            if not inject_context(
-                final, destination=destination, context=context, room_bytes=room_bytes
-            ):
-                return 0
-        except Exception:  # a broken propagator must not stop the message
-            logger.debug("trace context injection failed for %s", destination, exc_info=True)
-            return 0
-        return sum(
-            attribute_size(key, value)
-            for key, value in final.items()
-            if user is None or key not in user
-        )
 
     def _open_queue(self, key: str) -> QueueState:
         core = self._core
