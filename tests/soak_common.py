@@ -14,12 +14,18 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -85,3 +91,37 @@ def rss_kib() -> int:
     except OSError:
         pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def spawn(module: str, spec: dict[str, Any], endpoint: str, stderr: IO[str]) -> Any:
+    """Start ``tests/<module>.py`` as its own process, pointed at ``endpoint``."""
+    env = {**os.environ, "AWS_ENDPOINT_URL_SQS": endpoint, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", f"tests.{module}", json.dumps(spec)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+    )  # fmt: skip
+
+
+class ListenerLog:
+    """Reads the listener's ``recv``/``done`` lines as they are written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.received: list[dict[str, str]] = []
+        self.done: Counter[str] = Counter()
+
+    def read(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as log:
+            log.seek(self.offset)
+            chunk = log.read()
+        complete = chunk[: chunk.rfind("\n") + 1]
+        self.offset += len(complete.encode())
+        for line in complete.splitlines():
+            event, message_id, body = line.split(" ", 2)
+            if event == "recv":
+                self.received.append({"MessageId": message_id, "Body": body})
+            else:
+                self.done[body] += 1

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import queue_counts, send_bodies
+from tests.soak_common import ListenerLog, spawn
 from tests.test_faults_producer import kill_and_restart
 
 FAST: dict[str, Any] = {"wait_time": 1, "idle_sleep_max": 0.05}
@@ -224,3 +227,59 @@ def test_exceptions_hangs_and_poison_only_poison_reaches_the_dlq(
 
 def _name(url: str) -> str:
     return url.rsplit("/", 1)[-1]
+
+
+def test_listener_sigkilled_mid_batch_its_messages_go_to_a_second_listener(
+    sqs_server: SqsServer, sqs_client: Any, make_client: ClientFactory, queue_url: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """A listener process holds two batches in slow handlers (its heartbeat keeps them hidden
+    past their visibility timeout) and is SIGKILLed: nothing of theirs was deleted, they come
+    back within one visibility timeout and a second listener handles them."""
+    bodies = [f"k-{i:02d}" for i in range(20)]
+    send_bodies(sqs_client, queue_url, bodies)
+    log = ListenerLog(tmp_path / "first.log")
+    with (tmp_path / "first.err").open("w") as stderr:
+        first = spawn(
+            "soak_listener",
+            {"queue_url": queue_url, "log": str(log.path), "mode": "batch", "batch_size": 5,
+             "worker_threads": 2, "visibility_secs": 2, "handler_seconds": 120},
+            sqs_server.endpoint_url, stderr,
+        )  # fmt: skip
+        try:
+
+            def two_batches_in_hand() -> bool:
+                log.read()
+                return len(log.received) >= 10
+
+            assert wait_for(two_batches_in_hand, timeout=20), (tmp_path / "first.err").read_text()
+            time.sleep(3.0)  # longer than the visibility timeout: the heartbeat holds them
+            assert queue_counts(sqs_client, queue_url) == (10, 10)
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            killed_at = time.monotonic()
+        finally:
+            if first.poll() is None:
+                first.kill()
+    log.read()
+    in_hand = {m["Body"] for m in log.received}
+    assert len(in_hand) == 10 and not log.done
+    seen: dict[str, tuple[float, int]] = {}
+    lock = threading.Lock()
+
+    def handle(message: SqsMessage) -> bool:
+        with lock:
+            seen.setdefault(message.body, (time.monotonic() - killed_at, message.receive_count))
+        return True
+
+    with Listener(
+        handle, queue_url=queue_url, mode="per_message", worker_threads=4, visibility_secs=30,
+        client=make_client(), **FAST,
+    ):  # fmt: skip
+        assert wait_for(lambda: len(seen) == 20, timeout=20), sorted(seen)
+        assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 0), timeout=10)
+    back_after = sorted(seen[body][0] for body in in_hand)
+    print(f"killed listener's messages back after {back_after[0]:.2f}..{back_after[-1]:.2f} s")
+    assert all(seen[body][1] == 2 for body in in_hand)
+    assert all(seen[body][1] == 1 for body in set(bodies) - in_hand)
+    assert back_after[-1] <= 2.0 + 1.5  # one visibility timeout, plus polling slack

@@ -14,19 +14,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from tests.conftest import SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
-from tests.soak_common import Ledger
+from tests.soak_common import Ledger, ListenerLog, spawn
 
 MESSAGES = int(os.environ.get("SQSOBS_SOAK_MESSAGES", "1500"))
 #: Seconds each phase (producing, then handling the rest) may take.
@@ -34,7 +31,6 @@ PHASE_SECONDS = 60 + MESSAGES / 50
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(int(2 * PHASE_SECONDS + 120))]
 #: The longest each process's RSS may grow between warm-up and the end, whatever N is.
 RSS_GROWTH_BOUND_KIB = 40 * 1024
-ROOT = Path(__file__).resolve().parent.parent
 HOT_CALLS = {
     "SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch"
 }  # fmt: skip
@@ -45,40 +41,6 @@ FAULTS: list[tuple[Any, float]] = [
     ("reset_request", 0.02),
     ("reset_response", 0.02),
 ]
-
-
-def spawn(module: str, spec: dict[str, Any], endpoint: str, stderr: IO[str]) -> Any:
-    """Start ``tests/<module>.py`` as its own process, pointed at ``endpoint``."""
-    env = {**os.environ, "AWS_ENDPOINT_URL_SQS": endpoint, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", f"tests.{module}", json.dumps(spec)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
-    )  # fmt: skip
-
-
-class ListenerLog:
-    """Reads the listener's ``recv``/``done`` lines as they are written."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.received: list[dict[str, str]] = []
-        self.done: Counter[str] = Counter()
-
-    def read(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as log:
-            log.seek(self.offset)
-            chunk = log.read()
-        complete = chunk[: chunk.rfind("\n") + 1]
-        self.offset += len(complete.encode())
-        for line in complete.splitlines():
-            event, message_id, body = line.split(" ", 2)
-            if event == "recv":
-                self.received.append({"MessageId": message_id, "Body": body})
-            else:
-                self.done[body] += 1
 
 
 def read_outcomes(path: Path, ledger: Ledger) -> int:
