@@ -26,19 +26,28 @@ logger = logging.getLogger("benchmarks.profile")
 
 PROFILES = REPO_ROOT / "benchmarks" / "results" / "profiles"
 FRAME = re.compile(r"^(?P<function>.*) \((?P<path>[^()]*?)(?::(?P<line>\d+))?\)$")
-PACKAGES = ("sqsobs", "botocore", "urllib3", "opentelemetry", "dramatiq", "google", "http", "json")
+PACKAGES = (
+    "sqsobs",
+    "botocore",
+    "boto3",
+    "urllib3",
+    "opentelemetry",
+    "dramatiq_sqs",
+    "dramatiq",
+    "google",
+    "benchmarks",
+)
 
 
 def package_of(path: str) -> str:
-    """The package a frame's file belongs to (``other`` if none of the interesting ones)."""
-    if "/sqsobs/" in path or path.startswith("sqsobs/"):
-        return "sqsobs"
-    site = path.split("site-packages/", 1)
-    name = site[1].split("/", 1)[0] if len(site) == 2 else ""
-    for package in PACKAGES:
-        if name.startswith(package) or f"/lib/python3.{sys.version_info[1]}/{package}/" in path:
-            return package
-    return "other"
+    """The package of a frame's file (full paths: py-spy runs with --full-filenames)."""
+    root = f"{REPO_ROOT}/"
+    if path.startswith(root):
+        relative = path[len(root) :]
+    else:
+        relative = path.rsplit("site-packages/", maxsplit=1)[-1]
+    top = relative.split("/", 1)[0].removesuffix(".py")
+    return top if top in PACKAGES else "stdlib and other"
 
 
 def parse(raw: str) -> list[tuple[list[tuple[str, str]], int]]:
@@ -57,26 +66,27 @@ def parse(raw: str) -> list[tuple[list[tuple[str, str]], int]]:
     return stacks
 
 
-def summarise(raw: str, top: int = 15) -> str:
-    """Samples by package (self time) and the top sqsobs functions (inclusive)."""
+def summarise(raw: str, top: int = 12) -> str:
+    """Samples by package (self time) and the top sqsobs and OpenTelemetry functions (inclusive)."""
     stacks = parse(raw)
     total = sum(count for _, count in stacks) or 1
     by_package: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
+    inclusive: dict[str, Counter[str]] = {"sqsobs": Counter(), "opentelemetry": Counter()}
     for frames, count in stacks:
         if frames:
             by_package[package_of(frames[-1][1])] += count
         seen = set()
         for function, path in frames:
-            if package_of(path) == "sqsobs":
-                key = f"{path.rsplit('sqsobs/', 1)[-1]}:{function}"
-                if key not in seen:
-                    seen.add(key)
-                    inclusive[key] += count
-    lines = [f"{total} active samples; self time by package:"]
+            package = package_of(path)
+            key = f"{path.rsplit(package + '/', 1)[-1]}:{function}"
+            if package in inclusive and key not in seen:
+                seen.add(key)
+                inclusive[package][key] += count
+    lines = [f"{total} samples holding the GIL; self time by package:"]
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in by_package.most_common()]
-    lines.append("sqsobs functions, inclusive:")
-    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(top)]
+    for package, counter in inclusive.items():
+        lines.append(f"{package} functions, inclusive:")
+        lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in counter.most_common(top)]
     return "\n".join(lines)
 
 
@@ -85,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--only", default="", help="profile contenders whose name has this")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -96,11 +107,22 @@ def main(argv: list[str] | None = None) -> None:
         target = NullTarget(null)
         for scenario in scenarios:
             for contender in scenario.contenders:
-                if not contender.name.startswith("sqsobs"):
+                if not contender.name.startswith("sqsobs") or args.only not in contender.name:
                     continue
                 slug = re.sub(r"[^a-z0-9]+", "-", contender.name.lower()).strip("-")
                 out = PROFILES / f"{slug}.txt"
-                prefix = [py_spy, "record", "-r", str(args.rate), "-f", "raw", "-o", str(out)]
+                # --gil: only samples of the thread holding the GIL, i.e. Python CPU time.
+                prefix = [
+                    py_spy,
+                    "record",
+                    "--gil",
+                    "--full-filenames",
+                    "-r",
+                    str(args.rate),
+                    "-f",
+                    "raw",
+                ]
+                prefix += ["-o", str(out)]
                 prefix.append("--")
                 extra = {"otlp_endpoint": null.endpoint_url}
                 sample = scenario.run_one(target, contender, args.messages, 0, extra, prefix=prefix)
