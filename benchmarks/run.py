@@ -16,7 +16,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,16 @@ logger = logging.getLogger("benchmarks")
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 
 
+#: Where each throughput phase should end, as a share of the time budget from the start;
+#: scenarios 4 and 5 get the rest (they need about 90 s).
+BUDGET_SHARES = {
+    ("null", "producer"): 0.15,
+    ("null", "listener"): 0.55,
+    ("moto", "producer"): 0.63,
+    ("moto", "listener"): 0.82,
+}
+
+
 @dataclass
 class Settings:
     """How big the run is."""
@@ -42,7 +52,7 @@ class Settings:
     moto_messages: int
     moto_reps: int
     memory_messages: int
-    extra: dict[str, Any] = field(default_factory=dict)
+    budget_seconds: float = 540.0
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
@@ -55,8 +65,14 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser.add_argument("--reps", type=int, default=3, help="repetitions on the null SQS")
     parser.add_argument("--moto-reps", type=int, default=2, help="repetitions on moto")
     parser.add_argument("--messages", type=int, default=20_000, help="per run, null SQS")
-    parser.add_argument("--moto-messages", type=int, default=2_000, help="per run, moto")
+    parser.add_argument("--moto-messages", type=int, default=1_500, help="per run, moto")
     parser.add_argument("--memory-messages", type=int, default=200_000, help="scenario 4")
+    parser.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=540.0,
+        help="time budget: repetitions that would not fit are skipped (reported)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny counts, one repetition")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     parser.add_argument("--output", type=Path, help="JSON file (default: results/<time>.json)")
@@ -69,6 +85,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         moto_messages=args.moto_messages,
         moto_reps=args.moto_reps,
         memory_messages=args.memory_messages,
+        budget_seconds=args.budget_seconds,
     )
     if args.quick:
         settings.reps = settings.moto_reps = 1
@@ -85,11 +102,15 @@ def run_throughput(settings: Settings, targets: list[Target], otlp: str) -> list
     if settings.scenarios & {"2", "3"}:
         scenarios.append(contenders.listener_scenario())
     samples: list[Sample] = []
+    started = time.monotonic()
     for target in targets:
         messages = settings.null_messages if target.name == "null" else settings.moto_messages
         reps = settings.reps if target.name == "null" else settings.moto_reps
         for scenario in scenarios:
-            samples += scenario.run(target, messages, reps, {"otlp_endpoint": otlp})
+            # Deadlines from the cumulative shares: time a phase saves goes to the next ones.
+            share = BUDGET_SHARES[(target.name, scenario.role)]
+            deadline = started + share * settings.budget_seconds
+            samples += scenario.run(target, messages, reps, {"otlp_endpoint": otlp}, deadline)
     return samples
 
 

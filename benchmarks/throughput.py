@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,10 +137,28 @@ class Throughput:
     queues: int
     contenders: list[Contender]
 
-    def run(self, target: Target, messages: int, reps: int, extra: dict[str, Any]) -> list[Sample]:
-        """All contenders, ``reps`` rounds, the order rotated each round."""
+    def run(
+        self,
+        target: Target,
+        messages: int,
+        reps: int,
+        extra: dict[str, Any],
+        deadline: float = float("inf"),
+    ) -> list[Sample]:
+        """All contenders, ``reps`` rounds, the order rotated each round.
+
+        Every contender runs at least once; a further round starts only if it is expected to
+        end before ``deadline`` (time.monotonic()), so the whole suite keeps its time budget.
+        """
         samples = []
+        round_seconds = 0.0
         for rep in range(reps):
+            if rep and time.monotonic() + round_seconds > deadline:
+                logger.warning(
+                    "%s %s: %d of %d rounds (time budget)", self.scenario, target.name, rep, reps
+                )
+                break
+            started = time.monotonic()
             shift = rep % len(self.contenders)
             for contender in self.contenders[shift:] + self.contenders[:shift]:
                 count = max(10, int(messages * contender.share))
@@ -155,6 +174,7 @@ class Throughput:
                     sample.cpu_us_per_msg,
                 )
                 samples.append(sample)
+            round_seconds = time.monotonic() - started
         return samples
 
     def run_one(
