@@ -97,7 +97,7 @@ def run_client(
 
 
 #: Client log lines worth keeping (e.g. the OpenTelemetry SDK dropping spans).
-_NOTABLE = re.compile(r"WARNING|ERROR|dropped|Queue is full", re.IGNORECASE)
+_NOTABLE = re.compile(r"\bWARNING\b|\bERROR\b|Queue is full|Traceback")
 
 
 def _kill(pid: int) -> None:
