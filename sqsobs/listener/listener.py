@@ -28,7 +28,8 @@ from typing import Any
 
 from opentelemetry.trace import SpanContext
 
-from sqsobs.errors import ListenerClosed, SqsError, translate_client_error
+from sqsobs.config import float_setting
+from sqsobs.errors import ConfigError, ListenerClosed, SqsError, translate_client_error
 from sqsobs.listener.acker import Acker
 from sqsobs.listener.client import default_client, resolve_queue_url
 from sqsobs.listener.heartbeat import Heartbeat
@@ -97,13 +98,20 @@ class Listener:
         )  # fmt: skip
         if not callable(handler):
             raise TypeError("handler must be callable")
+        hooks = {"filter_fn": filter_fn, "on_success": on_success, "on_failure": on_failure}
+        for setting, hook in hooks.items():
+            if hook is not None and not callable(hook):
+                # Caught later, a non-callable filter would silently filter out every message.
+                raise ConfigError(setting, f"must be callable, got {type(hook).__name__}")
         self.handler = handler
         self.name = name or getattr(handler, "__name__", "listener")
         self._client = client
         self._filter_fn = filter_fn
         self._on_success = on_success
         self._on_failure = on_failure
-        self._linger = delete_linger_seconds
+        self._linger = float_setting(
+            "delete_linger_seconds", delete_linger_seconds, default=0.05, minimum=0, maximum=60
+        )
         self.stats = ListenerStats()
         self.queue_url = ""
         self._state = "new"
