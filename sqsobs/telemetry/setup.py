@@ -92,8 +92,9 @@ def configure_telemetry(
     exporters), ``OTEL_EXPORTER_OTLP_PROTOCOL`` (default ``grpc``), ``OTEL_TRACES_SAMPLER`` /
     ``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_METRIC_EXPORT_INTERVAL`` (ms, default 60 s),
     ``OTEL_EXPORTER_PROMETHEUS_HOST`` (default ``127.0.0.1``) / ``_PORT`` (default 9464),
-    ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` (``none`` turns OTLP off; a metrics
-    list without ``prometheus`` turns the endpoint off unless ``prometheus_port`` is given),
+    ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` (lists of ``otlp``, ``console``,
+    ``prometheus`` or ``none``; a metrics list without ``prometheus`` turns the endpoint off
+    unless ``prometheus_port`` is given),
     ``OTEL_PROPAGATORS`` (read by the API), ``OTEL_SDK_DISABLED=true`` (configure nothing).
 
     Export failures (no collector) never block or fail message flow: spans queue in memory and
@@ -181,6 +182,13 @@ def _build(
     metric_names = _exporter_names("OTEL_METRICS_EXPORTER", default=("otlp", "prometheus"))
     traces_otlp = otlp_endpoint is not None or "otlp" in trace_names
     metrics_otlp = otlp_endpoint is not None or "otlp" in metric_names
+    # Every setting is checked before anything starts, so a bad one leaves nothing running.
+    sampler = _sampler(trace_sample_ratio)
+    interval_millis = _interval_millis(metric_export_interval_seconds)
+    port = _prometheus_port(prometheus_port, "prometheus" in metric_names)
+    host = str_setting(
+        "prometheus_host", prometheus_host, env="OTEL_EXPORTER_PROMETHEUS_HOST", default="127.0.0.1"
+    )
     attributes: dict[str, Any] = dict(resource_attributes or {})
     if service_name:
         attributes["service.name"] = service_name
@@ -191,9 +199,7 @@ def _build(
         span_exporters.append(_otlp_span_exporter(protocol, otlp_endpoint))
     if console_exporter or "console" in trace_names:
         span_exporters.append(ConsoleSpanExporter())
-    tracer_provider = TracerProvider(
-        resource=resource, sampler=_sampler(trace_sample_ratio), shutdown_on_exit=False
-    )
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
     for exporter in span_exporters:
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
@@ -202,15 +208,10 @@ def _build(
         metric_exporters.append(_otlp_metric_exporter(protocol, otlp_endpoint))
     if console_exporter or "console" in metric_names:
         metric_exporters.append(ConsoleMetricExporter())
-    interval_millis = _interval_millis(metric_export_interval_seconds)
     readers: list[MetricReader] = [
         PeriodicExportingMetricReader(exporter, export_interval_millis=interval_millis)
         for exporter in metric_exporters
     ]
-    port = _prometheus_port(prometheus_port, "prometheus" in metric_names)
-    host = str_setting(
-        "prometheus_host", prometheus_host, env="OTEL_EXPORTER_PROMETHEUS_HOST", default="127.0.0.1"
-    )
     prometheus_reader = _prometheus_reader() if port is not None else None
     if prometheus_reader is not None:
         readers.append(prometheus_reader)
@@ -226,7 +227,9 @@ def _build(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         exporters=[*span_exporters, *metric_exporters],
-        otlp_endpoint=_shown_endpoint(protocol, otlp_endpoint) if traces_otlp else None,
+        otlp_endpoint=(
+            _shown_endpoint(protocol, otlp_endpoint) if traces_otlp or metrics_otlp else None
+        ),
         otlp_protocol=protocol if traces_otlp or metrics_otlp else None,
         prometheus_host=host if server is not None else None,
         prometheus_port=bound_port,
