@@ -62,6 +62,15 @@ class Watch:
             return sum(1 for body in bodies if self.handled[body])
 
 
+def threads_alive(listener: Listener) -> bool:
+    """Every worker thread and at least one poller of ``listener`` still runs."""
+    names = [t.name for t in threading.enumerate() if t.is_alive()]
+    prefix = f"sqsobs-{listener.telemetry.queue}-"
+    workers = sum(1 for n in names if n.startswith(prefix + "worker-"))
+    pollers = sum(1 for n in names if n.startswith(prefix + "poller"))
+    return workers == listener.settings.worker_threads and pollers >= 1
+
+
 @pytest.fixture
 def proxy(sqs_server: SqsServer) -> Iterator[FaultProxy]:
     with FaultProxy(sqs_server.endpoint_url, seed=424242) as running:
@@ -106,7 +115,7 @@ def test_random_faults_nothing_deleted_early_everything_handled(
             lambda: watch.count(bodies) == len(bodies) and queue_counts(sqs_client, queue_url)
             == (0, 0), timeout=60, interval=0.2,
         )  # fmt: skip
-        workers_alive = all(t.is_alive() for t in listener._threads + listener._pollers)
+        workers_alive = threads_alive(listener)
     handled = watch.count(bodies)
     redelivered = sum(count - 1 for count in watch.handled.values())
     print(
@@ -159,7 +168,7 @@ def test_polling_recovers_after_a_stall_and_a_server_kill(
                 send_bodies(direct, url, after_stall)
                 assert wait_for(lambda: watch.count(after_stall) == 30, timeout=30)
                 stalled = proxy.count("ReceiveMessage", "stall")
-                alive = all(t.is_alive() for t in listener._threads + listener._pollers)
+                alive = threads_alive(listener)
         assert drain_queue(direct, url) == []
     finally:
         server.stop()
