@@ -8,6 +8,8 @@ Usage: ``python tests/telemetry_child.py '<json spec>'``. The spec says what to 
 - ``configure_twice``: call configure_telemetry() a second time and report whether the handle
   is the same object.
 - ``record``: record one data point on every catalog instrument, on queue ``record``.
+- ``inject_probe``: inject a span's context with baggage into empty attributes and report the
+  attribute names the global propagator wrote.
 - ``spans``: emit this many ``send`` spans (with a log line inside the first one).
 - ``count_export_logs``: count WARNING+ records of the exporter loggers before rate limiting.
 - ``workload``: ``{"endpoint_url", "queue_url", "messages", "repeats"}``: send, receive and delete
@@ -225,6 +227,18 @@ def main() -> None:
         if spec.get("configure_twice"):
             info["same_handle"] = sqsobs.configure_telemetry(**spec["configure"]) is telemetry
         report(**info)
+    if spec.get("inject_probe"):
+        from opentelemetry import baggage
+        from opentelemetry import context as otel_context
+
+        token = otel_context.attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            with get_tracer().start_as_current_span("probe"):
+                attributes: dict[str, Any] = {}
+                inject_context(attributes, destination="probe")
+        finally:
+            otel_context.detach(token)
+        report(injected=sorted(attributes))
     if spec.get("record"):
         record_catalog(str(spec["record"]))
     if spec.get("spans"):

@@ -353,6 +353,14 @@ def test_explicit_arguments_win_over_otel_variables() -> None:
     assert from_args["sampler"].startswith("ParentBased")
 
 
+def test_otel_propagators_chooses_the_fields_injected_into_messages() -> None:
+    spec = {"configure": {"prometheus_port": None, "otlp_endpoint": CLOSED}, "inject_probe": True}
+    default = merged(run_child(spec)[0])
+    assert default["injected"] == ["baggage", "traceparent"]
+    only_w3c = merged(run_child(spec, env={"OTEL_PROPAGATORS": "tracecontext"})[0])
+    assert only_w3c["injected"] == ["traceparent"]
+
+
 def test_a_bad_setting_names_its_source() -> None:
     proc = subprocess.run(
         [sys.executable, str(CHILD), json.dumps({"configure": {"prometheus_port": None}})],
