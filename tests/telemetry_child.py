@@ -17,6 +17,7 @@ Usage: ``python tests/telemetry_child.py '<json spec>'``. The spec says what to 
   seconds of each repeat.
 - ``library_workload``: the same through sqsobs' own BatchProducer and Listener (per-message
   handler): send ``messages`` and wait until the listener deleted them, ``repeats`` times.
+- ``flush``: call force_flush(timeout_seconds=flush) before shutting down and report it.
 - ``hold``: after reporting, wait for a line on stdin before shutting down.
 - ``busy_seconds``: keep emitting spans and metrics for this long before shutting down.
 
@@ -255,6 +256,10 @@ def main() -> None:
     if spec.get("hold"):
         report(ready=True)
         sys.stdin.readline()
+    if telemetry is not None and spec.get("flush"):
+        started = time.monotonic()
+        flushed = telemetry.force_flush(timeout_seconds=float(spec["flush"]))
+        report(flushed=flushed, flush_seconds=time.monotonic() - started)
     if telemetry is not None:
         started = time.monotonic()
         first = telemetry.shutdown(timeout_seconds=float(spec.get("shutdown_timeout", 5.0)))

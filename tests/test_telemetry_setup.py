@@ -240,9 +240,11 @@ def test_otlp_http_exports_reach_a_loopback_receiver(otlp_receiver: _Receiver) -
             },
             "record": "otlp-queue",
             "spans": 3,
+            "flush": 10,
         }
     )
     result = merged(reports)
+    assert result["flushed"] is True
     assert result["shutdown"] is True
     assert result["otlp_protocol"] == "http/protobuf"
     spans = _spans(otlp_receiver.bodies.get("/v1/traces", []))
@@ -432,10 +434,13 @@ def test_shutdown_with_no_collector_is_bounded_and_idempotent() -> None:
         {
             "configure": {"prometheus_port": 0, "otlp_endpoint": CLOSED, "logs": False},
             "busy_seconds": 1.0,
+            "flush": 1.0,
             "shutdown_timeout": 1.0,
         }
     )
     result = merged(reports)
+    assert result["flushed"] is False  # nothing can be delivered: says so, in time
+    assert result["flush_seconds"] < 1.5
     assert result["shutdown_seconds"] < 2.0
     assert result["second_shutdown"] == result["shutdown"]
     assert result["second_seconds"] < 0.1
