@@ -121,93 +121,107 @@ def _check(target: str, value: float | None, fmt: str, ok: Callable[[float], boo
 
 
 def throughput_targets(summaries: list[Summary]) -> list[TargetCheck]:
-    """The issue's targets for scenarios 1-3."""
+    """The issue's targets for scenarios 1-3, both listener modes."""
     f = Figures(summaries)
     p, li = "1 producer", "2 listener"
-    on_batch = c.sqsobs_listener_name("batch", "on")
-    off_batch = c.sqsobs_listener_name("batch", "off")
-    seed_batch = c.seed_listener_name("batch")
-    producer = f.get(p, "null", c.SQSOBS_PRODUCER_ON)
-    listener = f.get(li, "null", on_batch)
-    checks = [
-        _check(
-            "producer SQS calls/msg <= 0.105 (null)",
-            producer.calls_per_msg["send"] if producer else None,
-            "{:.4f}",
-            lambda v: v <= 0.105,
-        )
-    ]
-    moto_producer = f.get(p, "moto", c.SQSOBS_PRODUCER_ON)
-    checks.append(
-        _check(
-            "producer SQS calls/msg <= 0.105 (moto)",
-            moto_producer.calls_per_msg["send"] if moto_producer else None,
-            "{:.4f}",
-            lambda v: v <= 0.105,
-        )
-    )
-    ratios = [
-        (
-            "sqsobs producer (telemetry on) >= 80 % of raw loop msg/s (null)",
-            f.ratio(p, "null", c.SQSOBS_PRODUCER_ON, c.RAW_PRODUCER, _rate),
-            0.8,
-        ),
-        (
-            "sqsobs producer (telemetry on) >= 1.5x dramatiq-sqs-batch msg/s (null)",
-            f.ratio(p, "null", c.SQSOBS_PRODUCER_ON, c.SEED_PRODUCER, _rate),
-            1.5,
-        ),
-        (
-            "sqsobs listener (batch, on) >= 1.5x sqs-fargate-listener msg/s (null)",
-            f.ratio(li, "null", on_batch, seed_batch, _rate),
-            1.5,
-        ),
-        (
-            "sqsobs listener (batch, on) >= 80 % of raw loop msg/s (null)",
-            f.ratio(li, "null", on_batch, c.RAW_LISTENER, _rate),
-            0.8,
-        ),
-        (
-            "producer telemetry on/off throughput >= 0.85 (null)",
-            f.ratio(p, "null", c.SQSOBS_PRODUCER_ON, c.SQSOBS_PRODUCER_OFF, _rate),
-            0.85,
-        ),
-        (
-            "listener (batch) telemetry on/off throughput >= 0.85 (null)",
-            f.ratio(li, "null", on_batch, off_batch, _rate),
-            0.85,
-        ),
-    ]
-    for target, value, floor in ratios:
-        checks.append(_check(target, value, "{:.2f}", _at_least(floor)))
-    checks.append(
-        _check(
-            "listener receive+delete calls/msg <= 0.25 at batch size 10 (null)",
-            listener.calls_per_msg["receive"] + listener.calls_per_msg["delete"]
-            if listener
-            else None,
-            "{:.3f}",
-            lambda v: v <= 0.25,
-        )
-    )
+    checks = []
     for server in ("null", "moto"):
+        producer = f.get(p, server, c.SQSOBS_PRODUCER_ON)
         checks.append(
             _check(
-                f"producer CPU/msg, telemetry on <= dramatiq-sqs-batch's ({server}), ratio",
-                f.ratio(p, server, c.SQSOBS_PRODUCER_ON, c.SEED_PRODUCER, _cpu),
-                "{:.2f}",
-                lambda v: v <= 1.0,
+                f"producer SQS calls/msg <= 0.105 ({server})",
+                producer.calls_per_msg["send"] if producer else None,
+                "{:.4f}",
+                _at_most(0.105),
             )
         )
-        checks.append(
+    on, off, raw, seed = (
+        c.SQSOBS_PRODUCER_ON,
+        c.SQSOBS_PRODUCER_OFF,
+        c.RAW_PRODUCER,
+        c.SEED_PRODUCER,
+    )
+    checks += [
+        _ratio_check(f, "producer (on) msg/s >= 80 % of the raw loop's", p, on, raw, floor=0.8),
+        _ratio_check(f, "producer (on) msg/s >= 1.5x dramatiq-sqs-batch's", p, on, seed, floor=1.5),
+        _ratio_check(f, "producer telemetry on/off msg/s >= 0.85", p, on, off, floor=0.85),
+    ]
+    for mode in ("batch", "per-message"):
+        on = c.sqsobs_listener_name(mode, "on")
+        off = c.sqsobs_listener_name(mode, "off")
+        seed = c.seed_listener_name(mode)
+        listener = f.get(li, "null", on)
+        calls = listener.calls_per_msg if listener else None
+        checks += [
             _check(
-                f"listener CPU/msg (batch, on) <= sqs-fargate-listener's ({server}), ratio",
-                f.ratio(li, server, on_batch, seed_batch, _cpu),
-                "{:.2f}",
-                lambda v: v <= 1.0,
+                f"listener ({mode}, on) receive+delete calls/msg <= 0.25 at batch size 10 (null)",
+                calls["receive"] + calls["delete"] if calls else None,
+                "{:.3f}",
+                _at_most(0.25),
+            ),
+            _ratio_check(
+                f,
+                f"listener ({mode}, on) msg/s >= 1.5x sqs-fargate-listener's",
+                li,
+                on,
+                seed,
+                floor=1.5,
+            ),
+            _ratio_check(
+                f,
+                f"listener ({mode}, on) msg/s >= 80 % of the raw loop's",
+                li,
+                on,
+                c.RAW_LISTENER,
+                floor=0.8,
+            ),
+            _ratio_check(
+                f, f"listener ({mode}) telemetry on/off msg/s >= 0.85", li, on, off, floor=0.85
+            ),
+        ]
+    for server in ("null", "moto"):
+        for scenario, on, seed, what in (
+            (
+                p,
+                c.SQSOBS_PRODUCER_ON,
+                c.SEED_PRODUCER,
+                "producer (on) CPU/msg <= dramatiq-sqs-batch's",
+            ),
+            (
+                li,
+                c.sqsobs_listener_name("batch", "on"),
+                c.seed_listener_name("batch"),
+                "listener (batch, on) CPU/msg <= sqs-fargate-listener's",
+            ),
+        ):
+            checks.append(
+                _check(
+                    f"{what} ({server}), ratio",
+                    f.ratio(scenario, server, on, seed, _cpu),
+                    "{:.2f}",
+                    _at_most(1.0),
+                )
             )
-        )
     return checks
+
+
+def _ratio_check(
+    f: Figures, target: str, scenario: str, top: str, bottom: str, *, floor: float
+) -> TargetCheck:
+    """A msg/s ratio on the null SQS held to ``floor``."""
+    return _check(
+        f"{target} (null)",
+        f.ratio(scenario, "null", top, bottom, _rate),
+        "{:.2f}",
+        _at_least(floor),
+    )
+
+
+def _at_most(ceiling: float) -> Callable[[float], bool]:
+    def met(value: float) -> bool:
+        return value <= ceiling
+
+    return met
 
 
 def _at_least(floor: float) -> Callable[[float], bool]:
