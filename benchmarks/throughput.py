@@ -52,6 +52,11 @@ class Sample:
         return self.messages / self.wall_seconds if self.wall_seconds else 0.0
 
     @property
+    def process_cpu_us_per_msg(self) -> float:
+        """The whole client process's CPU (start-up and imports too), microseconds per message."""
+        return self.process_cpu_seconds * 1e6 / self.messages if self.messages else 0.0
+
+    @property
     def cpu_us_per_msg(self) -> float:
         """Client user+sys CPU over the measured phase, microseconds per message."""
         return self.cpu_seconds * 1e6 / self.messages if self.messages else 0.0
@@ -82,6 +87,7 @@ class Summary:
     messages: int
     msgs_per_second: float
     cpu_us_per_msg: float
+    process_cpu_us_per_msg: float
     peak_rss_mib: float
     calls_per_msg: dict[str, float]
     all_delivered: bool
@@ -107,6 +113,7 @@ def summarise(samples: list[Sample]) -> list[Summary]:
                 messages=group[0].messages,
                 msgs_per_second=statistics.median(s.msgs_per_second for s in good),
                 cpu_us_per_msg=statistics.median(s.cpu_us_per_msg for s in good),
+                process_cpu_us_per_msg=statistics.median(s.process_cpu_us_per_msg for s in good),
                 peak_rss_mib=statistics.median(s.peak_rss_kib for s in good) / 1024,
                 calls_per_msg={
                     kind: statistics.median(s.calls_per_msg(kind) for s in good)
