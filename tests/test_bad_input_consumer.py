@@ -1,0 +1,176 @@
+"""Hostile messages on the consumer side: non-JSON bodies, non-UTF-8 binary attributes, malformed
+``traceparent`` / ``AWSTraceHeader``, no attributes at all, and a receipt handle that expired
+while its handler ran. Each is handled, counted, and no worker thread dies.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from sqsobs import BatchResult, Listener
+from sqsobs.telemetry.catalog import HANDLER_FAILURES, HEARTBEATS, PROPAGATION_SKIPPED
+from sqsobs.telemetry.spans import error_type
+from sqsobs.types import SqsMessage
+from tests.conftest import ClientFactory, SqsServer
+from tests.faultproxy import Fault, FaultProxy
+from tests.helpers import drain_queue, wait_for
+from tests.listener_support import queue_counts
+from tests.test_faults_listener import FAST, threads_alive
+
+NOT_UTF8 = b"\xff\xfe\x00\x80\xc3("
+HOSTILE: list[dict[str, Any]] = [
+    {"MessageBody": '{"kind": "plain"}'},  # no attributes at all
+    {"MessageBody": "not json {", "MessageAttributes": {"k": {"DataType": "String",
+                                                              "StringValue": "v"}}},
+    {"MessageBody": '{"kind": "binary"}', "MessageAttributes": {
+        "blob": {"DataType": "Binary", "BinaryValue": NOT_UTF8},
+        "blob2": {"DataType": "Binary.gz", "BinaryValue": b"\x00"}}},
+    {"MessageBody": '{"kind": "bad traceparent"}', "MessageAttributes": {
+        "traceparent": {"DataType": "String", "StringValue": "00-not-a-trace-id-01"},
+        "tracestate": {"DataType": "String", "StringValue": "=,=,,="}}},
+    {"MessageBody": '{"kind": "binary traceparent"}', "MessageAttributes": {
+        "traceparent": {"DataType": "Binary", "BinaryValue": NOT_UTF8}}},
+    {"MessageBody": '{"kind": "bad xray"}', "MessageSystemAttributes": {
+        "AWSTraceHeader": {"DataType": "String", "StringValue": "Root=1-zz;Parent=;;=="}}},
+    {"MessageBody": '{"kind": "edge chars \\t \ud7ff \U0010ffff"}'},
+]  # fmt: skip
+NON_JSON = "not json {"
+
+
+def _send_hostile(client: Any, url: str) -> None:
+    entries = [{"Id": str(i), **entry} for i, entry in enumerate(HOSTILE)]
+    response = client.send_message_batch(QueueUrl=url, Entries=entries)
+    assert not response.get("Failed"), response
+
+
+def _queue_with_dlq(sqs_client: Any, make_queue: Any) -> tuple[str, str]:
+    dlq = make_queue("-dlq")
+    arn = sqs_client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
+    policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}
+    return make_queue(RedrivePolicy=json.dumps(policy), VisibilityTimeout=1), dlq
+
+
+@pytest.mark.parametrize("mode", ["per_message", "batch"])
+def test_hostile_messages_are_handled_counted_and_no_worker_dies(
+    sqs_client: Any, make_client: ClientFactory, make_queue: Any, otel: Any, mode: str
+) -> None:
+    url, dlq = _queue_with_dlq(sqs_client, make_queue)
+    _send_hostile(sqs_client, url)
+    lock = threading.Lock()
+    ok: Counter[str] = Counter()
+    tries: Counter[str] = Counter()
+    seen: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def look(message: SqsMessage) -> bool:
+        """Read everything a handler reads; True if the body is JSON."""
+        with lock:
+            tries[message.body] += 1
+            seen[message.body] = (message.message_attributes(), message.context is not None)
+        _, error = message.try_json()
+        return error is None
+
+    def per_message(message: SqsMessage) -> bool:
+        look(message)
+        message.json  # noqa: B018 - raises on a non-JSON body, as a handler would
+        with lock:
+            ok[message.body] += 1
+        return True
+
+    def batch(messages: list[SqsMessage]) -> BatchResult:
+        failed = [m.message_id for m in messages if not look(m)]
+        with lock:
+            ok.update(m.body for m in messages if m.message_id not in failed)
+        return BatchResult(failed_message_ids=failed)
+
+    listener = Listener(
+        per_message if mode == "per_message" else batch, queue_url=url, mode=mode,
+        worker_threads=3, visibility_secs=1, client=make_client(), **FAST,
+    )  # fmt: skip
+    json_bodies = [e["MessageBody"] for e in HOSTILE if e["MessageBody"] != NON_JSON]
+    with listener:
+        assert wait_for(lambda: all(ok[b] for b in json_bodies), timeout=15), ok
+        assert wait_for(lambda: queue_counts(sqs_client, url) == (0, 0), timeout=15)
+        alive = threads_alive(listener)
+    in_dlq = [m["Body"] for m in drain_queue(sqs_client, dlq)]
+    queue = url.rsplit("/", 1)[-1]
+    dest = {"messaging.destination.name": queue}
+    print(f"{mode}: handled {dict(ok)}, tries {tries[NON_JSON]} of the non-JSON, DLQ {in_dlq}")
+    assert alive
+    assert all(ok[b] == 1 for b in json_bodies)
+    assert in_dlq == [NON_JSON] and tries[NON_JSON] == 2
+    assert listener.stats.snapshot()["failed"] == 2
+    kind = error_type(json.JSONDecodeError("x", "y", 0)) if mode == "per_message" else None
+    failures = otel.total(HANDLER_FAILURES.name, **dest)
+    assert failures == 2
+    if kind is not None:
+        assert otel.total(HANDLER_FAILURES.name, **dest, **{"error.type": kind}) == 2
+    attrs = {body: found for body, (found, _) in seen.items()}
+    assert attrs['{"kind": "binary"}'] == {"blob": NOT_UTF8, "blob2": b"\x00"}
+    assert attrs['{"kind": "plain"}'] == {}
+    for kind_name in ("bad traceparent", "binary traceparent", "bad xray"):
+        assert seen[f'{{"kind": "{kind_name}"}}'][1] is False  # no context, no crash
+    reason = {"sqsobs.propagation.reason": "malformed"}
+    malformed = otel.total(PROPAGATION_SKIPPED.name, **dest, **reason)
+    assert malformed >= 2
+
+
+def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
+    sqs_server: SqsServer, sqs_client: Any, make_client: ClientFactory, queue_url: str, otel: Any
+) -> None:
+    """Heartbeats fail (proxy), the message's visibility runs out, another consumer takes and
+    deletes it (one worker: the listener does not receive it again meanwhile); the heartbeat's
+    next call with the old handle fails per entry, is counted and dropped; the handler still
+    returns and the same worker handles what comes next."""
+    sqs_client.send_message(QueueUrl=queue_url, MessageBody="held")
+    release = threading.Event()
+    started = threading.Event()
+    handled: list[str] = []
+
+    def handle(message: SqsMessage) -> bool:
+        if message.body == "held":
+            started.set()
+            release.wait(20)
+        handled.append(message.body)
+        return True
+
+    with FaultProxy(sqs_server.endpoint_url, seed=3) as proxy:
+        proxy.add(Fault("error500", operations={"ChangeMessageVisibilityBatch"}))
+        listener = Listener(
+            handle, queue_url=queue_url, mode="per_message", worker_threads=1,
+            visibility_secs=1, max_extend=60, client=make_client(endpoint_url=proxy.endpoint_url),
+            **FAST,
+        )  # fmt: skip
+        with listener:
+            assert started.wait(10)
+            taken: list[dict[str, Any]] = []
+
+            def someone_else_takes_it() -> bool:
+                taken.extend(
+                    sqs_client.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get(
+                        "Messages", []
+                    )
+                )
+                return bool(taken)
+
+            assert wait_for(someone_else_takes_it, timeout=10)
+            sqs_client.delete_message(QueueUrl=queue_url, ReceiptHandle=taken[0]["ReceiptHandle"])
+            proxy.clear()  # the heartbeat gets through again, with a handle SQS no longer knows
+            dest = {"messaging.destination.name": listener.telemetry.queue}
+            expired = {**dest, "error.type": "ReceiptHandleIsInvalid"}
+            assert wait_for(lambda: otel.total(HEARTBEATS.name, **expired) >= 1, timeout=10)
+            assert listener.heartbeat.held() == 0
+            release.set()
+            sqs_client.send_message(QueueUrl=queue_url, MessageBody="next")
+            assert wait_for(lambda: "next" in handled, timeout=10)
+            alive = threads_alive(listener)
+            time.sleep(0.2)
+    assert alive
+    assert handled.count("held") == 1
+    assert otel.total(HEARTBEATS.name, **dest, **{"error.type": "InternalError"}) >= 1
+    assert queue_counts(sqs_client, queue_url) == (0, 0)
