@@ -57,6 +57,7 @@ class Acker:
         linger_seconds: float = 0.05,
         max_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        before_send: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._client = client
         self._queue_url = queue_url
@@ -64,6 +65,9 @@ class Acker:
         self._linger = linger_seconds
         self._max_attempts = max_attempts
         self._sleep = sleep
+        # Called with the receipt handles of each batch right before it is sent (the heartbeat
+        # lets go of them there: held while waiting, never extended after the call).
+        self._before_send = before_send
         self._deletes: list[_Item] = []
         self._releases: list[_Item] = []
         self._urgent = False
@@ -181,6 +185,8 @@ class Acker:
         return batch
 
     def _send(self, batch: list[_Item], operation: str) -> None:
+        if self._before_send is not None:
+            self._before_send([item.handle for item in batch])
         self.calls[operation] += 1
         try:
             with self._telemetry.call_span(operation, len(batch)):

@@ -6,15 +6,17 @@ every other message due soon with it, by ChangeMessageVisibilityBatch calls of a
 entries. A message is never held longer than ``visibility_secs + max_extend`` seconds in total
 (nor SQS's 12 hours): past that its handler is logged and counted, and the message may come back.
 
-Untracking waits for a heartbeat call in progress, so no message is extended after its handler
-returned (and so never after it was deleted).
+A failed message is untracked when its handler returns; a successful one when the acker sends its
+delete (so a delete waiting for its batch to fill cannot lose the message to an expired
+timeout). Untracking waits for a heartbeat call in progress, so no message is ever extended after
+its delete was sent.
 
 Example::
 
     hb = Heartbeat(client=c, queue_url=url, telemetry=tel, visibility_secs=30, max_extend=900)
     hb.start()
     hb.track(messages)      # at receive
-    hb.untrack(messages)    # when the handler returns
+    hb.untrack(messages)    # when the handler failed, or the delete is sent
 """
 
 from __future__ import annotations
@@ -108,9 +110,13 @@ class Heartbeat:
 
     def untrack(self, messages: Iterable[SqsMessage]) -> None:
         """Stop holding ``messages``; returns only once no call can extend them any more."""
+        self.untrack_handles([message.receipt_handle for message in messages])
+
+    def untrack_handles(self, handles: Iterable[str]) -> None:
+        """Stop holding the messages with these receipt handles (see :meth:`untrack`)."""
         with self._call_lock, self._lock:
-            for message in messages:
-                self._held.pop(message.receipt_handle, None)
+            for handle in handles:
+                self._held.pop(handle, None)
 
     def held(self) -> int:
         """How many messages are tracked."""

@@ -75,6 +75,7 @@ class Listener:
         visibility_secs: int | None = None,
         max_extend: int | None = None,
         worker_threads: int | None = None,
+        poller_threads: int | None = None,
         idle_sleep_max: float | None = None,
         shutdown_timeout_seconds: float | None = None,
         filter_fn: Callable[[SqsMessage], bool] | None = None,
@@ -91,7 +92,8 @@ class Listener:
         self.settings = ListenerSettings.resolve(
             queue=queue_url, mode=mode, wait_time=wait_time, batch_size=batch_size,
             visibility_secs=visibility_secs, max_extend=max_extend,
-            worker_threads=worker_threads, idle_sleep_max=idle_sleep_max,
+            worker_threads=worker_threads, poller_threads=poller_threads,
+            idle_sleep_max=idle_sleep_max,
             shutdown_timeout_seconds=shutdown_timeout_seconds, retry_backoff=retry_backoff,
             retry_backoff_base=retry_backoff_base, retry_backoff_max=retry_backoff_max,
             environ=environ,
@@ -120,8 +122,9 @@ class Listener:
         self._free = self.settings.worker_threads
         self._tasks: queue_module.SimpleQueue[_Task | None] = queue_module.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._poller: threading.Thread | None = None
-        #: ReceiveMessage calls made (written by the poller thread only).
+        self._pollers: list[threading.Thread] = []
+        self._count_lock = threading.Lock()
+        #: ReceiveMessage calls made.
         self.receive_calls = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -141,7 +144,7 @@ class Listener:
         )  # fmt: skip
         self.acker = Acker(
             client=client, queue_url=self.queue_url, telemetry=self.telemetry,
-            linger_seconds=self._linger,
+            linger_seconds=self._linger, before_send=self.heartbeat.untrack_handles,
         )  # fmt: skip
         self.runner = HandlerRunner(
             self.handler, settings=self.settings, telemetry=self.telemetry,
@@ -157,8 +160,10 @@ class Listener:
             worker = threading.Thread(target=self._work, name=f"{tag}-worker-{index}", daemon=True)
             worker.start()
             self._threads.append(worker)
-        self._poller = threading.Thread(target=self._poll, name=f"{tag}-poller", daemon=True)
-        self._poller.start()
+        for index in range(self.settings.poller_threads):
+            poller = threading.Thread(target=self._poll, name=f"{tag}-poller-{index}", daemon=True)
+            poller.start()
+            self._pollers.append(poller)
         self._state = "running"
         logger.info(
             "listening on %s: mode=%s batch_size=%d workers=%d visibility=%ds wait=%ds",
@@ -196,8 +201,8 @@ class Listener:
             self.settings.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
         )
         deadline = time.monotonic() + timeout
-        if self._poller is not None:
-            self._poller.join(max(0.0, deadline - time.monotonic()))
+        for poller in self._pollers:
+            poller.join(max(0.0, deadline - time.monotonic()))
         for _ in self._threads:
             self._tasks.put(None)
         finished = all(self._join(t, deadline) for t in self._threads)
@@ -288,7 +293,8 @@ class Listener:
         count = self.settings.batch_size if self.settings.mode == "batch" else slots
         started_ns = time.time_ns()
         started = time.perf_counter()
-        self.receive_calls += 1
+        with self._count_lock:
+            self.receive_calls += 1
         try:
             response = self._client.receive_message(
                 QueueUrl=self.queue_url,

@@ -168,7 +168,6 @@ class HandlerRunner:
                 record_error(span, RETURNED_FALSE)
         kind = None if ok else (error_type(error) if error is not None else RETURNED_FALSE)
         self._telemetry.processed(time.perf_counter() - started, kind)
-        self._heartbeat.untrack([message])
         if ok:
             self._succeeded([message], complete=False)
         else:
@@ -207,7 +206,6 @@ class HandlerRunner:
                 record_error(span, REPORTED_FAILED)
         kind = None if not failed else (error_type(error) if error else REPORTED_FAILED)
         self._telemetry.processed(time.perf_counter() - started, kind)
-        self._heartbeat.untrack(batch)
         if error is not None:
             logger.error(
                 "batch handler failed on %s; all %d message(s) will be retried",
@@ -273,6 +271,8 @@ class HandlerRunner:
     def _failed(
         self, messages: Sequence[SqsMessage], kind: str, error: BaseException | None
     ) -> None:
+        # A failure is let go at once: it comes back when its current visibility runs out.
+        self._heartbeat.untrack(messages)
         self._telemetry.handler_failures(len(messages), kind)
         self.stats.add(failed=len(messages))
         if self._settings.retry_backoff:

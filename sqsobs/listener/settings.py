@@ -43,6 +43,7 @@ class ListenerSettings:
     visibility_secs: int = 60
     max_extend: int = 900
     worker_threads: int = 4
+    poller_threads: int = 2
     idle_sleep_max: float = 2.0
     shutdown_timeout_seconds: float = 30.0
     retry_backoff: bool = False
@@ -65,6 +66,7 @@ class ListenerSettings:
         visibility_secs: int | None = None,
         max_extend: int | None = None,
         worker_threads: int | None = None,
+        poller_threads: int | None = None,
         idle_sleep_max: float | None = None,
         shutdown_timeout_seconds: float | None = None,
         retry_backoff: bool | None = None,
@@ -77,6 +79,15 @@ class ListenerSettings:
         resolved_queue = str_setting("queue_url", queue, env="QUEUE_URL", default="", environ=env)
         if not resolved_queue.strip():
             raise ConfigError("queue_url", "no queue given: pass queue_url= or set QUEUE_URL")
+        workers = int_setting(
+            "worker_threads",
+            worker_threads,
+            env="WORKER_THREADS",
+            default=4,
+            minimum=1,
+            maximum=_MAX_WORKERS,
+            environ=env,
+        )
         base = int_setting(
             "retry_backoff_base", retry_backoff_base, default=30, minimum=0,
             maximum=MAX_VISIBILITY_TIMEOUT_SECONDS, environ=env,
@@ -120,13 +131,14 @@ class ListenerSettings:
                 maximum=MAX_VISIBILITY_TIMEOUT_SECONDS,
                 environ=env,
             ),
-            worker_threads=int_setting(
-                "worker_threads",
-                worker_threads,
-                env="WORKER_THREADS",
-                default=4,
+            worker_threads=workers,
+            poller_threads=int_setting(
+                "poller_threads",
+                poller_threads,
+                env="POLLER_THREADS",
+                default=min(2, workers),
                 minimum=1,
-                maximum=_MAX_WORKERS,
+                maximum=workers,
                 environ=env,
             ),
             idle_sleep_max=float_setting(
