@@ -96,3 +96,26 @@ def test_second_signal_exits_at_once(
     assert events(log, "done") == []
     # Nothing was deleted: the messages come back after their visibility timeout.
     assert sum(queue_counts(sqs_client, queue_url)) == 2
+
+
+def test_handler_outliving_the_shutdown_timeout_does_not_block_exit(
+    sqs_server: Any, sqs_client: Any, queue_url: str, tmp_path: Path
+) -> None:
+    send_bodies(sqs_client, queue_url, ["endless"])
+    log = tmp_path / "events.log"
+    app = start_app(
+        sqs_server, queue_url, log, LISTENER_APP_HANDLER_SECONDS="60", SHUTDOWN_TIMEOUT="1"
+    )
+    try:
+        assert wait_for(lambda: len(events(log, "start")) == 1, timeout=30)
+        begun = time.monotonic()
+        os.kill(app.pid, signal.SIGTERM)
+        app.communicate(timeout=15)
+        assert time.monotonic() - begun < 5
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert app.returncode == 0
+    assert events(log, "done") == []
+    # Not handled, so not deleted: it comes back after its visibility timeout.
+    assert queue_counts(sqs_client, queue_url) == (0, 1)

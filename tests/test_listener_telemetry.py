@@ -127,3 +127,23 @@ def test_listener_metrics_come_from_the_catalog(
         OPERATION_DURATION.name, **queue, **{"messaging.operation.name": "delete"}
     )
     assert sum(p.count for p in deletes) == listener.acker.calls["delete"]
+
+
+def test_empty_receives_are_counted_and_traced_only_on_request(
+    make_client: Any, queue_name: str, queue_url: str, otel: Any
+) -> None:
+    for traced in (False, True):
+        otel.clear()
+        listener = Listener(
+            lambda m: True, queue_url=queue_url, client=make_client(),
+            trace_empty_receives=traced, wait_time=0, idle_sleep_max=0.05,
+        )  # fmt: skip
+        with listener:
+            assert wait_for(lambda lis=listener: lis.receive_calls >= 3, timeout=10)
+        spans = _by_name(otel.spans(), f"receive {queue_name}")
+        if traced:
+            assert spans and all(s.attributes["messaging.batch.message_count"] == 0 for s in spans)
+        else:
+            assert spans == []
+    empty = otel.total(EMPTY_RECEIVES.name, **{"messaging.destination.name": queue_name})
+    assert empty >= 6

@@ -54,9 +54,11 @@ class Listener:
     """Polls one queue and runs ``handler`` on what arrives, until :meth:`stop`.
 
     Settings come from the arguments, then the environment (``QUEUE_URL``, ``WAIT_TIME``,
-    ``BATCH_SIZE``, ``VISIBILITY_SECS``, ``MAX_EXTEND``, ``WORKER_THREADS``,
+    ``BATCH_SIZE``, ``VISIBILITY_SECS``, ``MAX_EXTEND``, ``WORKER_THREADS``, ``POLLER_THREADS``,
     ``IDLE_SLEEP_MAX``, ``SHUTDOWN_TIMEOUT``), then the defaults; see
-    :class:`~sqsobs.listener.settings.ListenerSettings`.
+    :class:`~sqsobs.listener.settings.ListenerSettings`. ``delete_linger_seconds`` bounds how
+    long a per-message delete waits for its batch to fill; ``trace_empty_receives`` also traces
+    receives that returned nothing (they are always counted).
 
     Example::
 
@@ -86,6 +88,7 @@ class Listener:
         on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
         client: Any = None,
         delete_linger_seconds: float = 0.05,
+        trace_empty_receives: bool = False,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -114,6 +117,7 @@ class Listener:
         self._linger = float_setting(
             "delete_linger_seconds", delete_linger_seconds, default=0.05, minimum=0, maximum=60
         )
+        self._trace_empty = trace_empty_receives
         self.stats = ListenerStats()
         self.queue_url = ""
         self._state = "new"
@@ -311,7 +315,7 @@ class Listener:
         duration = time.perf_counter() - started
         raw = response.get("Messages") or []
         if not raw:
-            self.telemetry.empty_receive(duration)
+            self.telemetry.empty_receive(duration, started_ns, traced=self._trace_empty)
             return [], None
         now = time.monotonic()
         queue = self.telemetry.queue

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext
@@ -42,6 +43,8 @@ from sqsobs.telemetry.catalog import (
 )
 from sqsobs.telemetry.instruments import get_instruments
 from sqsobs.telemetry.spans import (
+    ATTR_BATCH_COUNT,
+    ATTR_MESSAGE_ID,
     KINDS,
     OP_PROCESS,
     OP_RECEIVE,
@@ -70,6 +73,7 @@ class ListenerTelemetry:
         self._inst = get_instruments()
         self._queue_attrs = {ATTR_SYSTEM: SYSTEM, ATTR_DESTINATION: queue}
         self._attrs: dict[tuple[str, str | None, str | None], dict[str, str]] = {}
+        self._span_attrs: dict[str, dict[str, Any]] = {}
 
     def attrs(
         self, spec: MetricSpec, operation: str | None = None, error: str | None = None
@@ -81,6 +85,16 @@ class ListenerTelemetry:
             found = metric_attributes(spec, self.queue, operation=operation, error_type=error)
             self._attrs[key] = found
         return found
+
+    def span_attrs(self, operation: str, key: str, value: Any) -> dict[str, Any]:
+        """Span attributes of ``operation`` plus one varying ``key``; the rest built once."""
+        base = self._span_attrs.get(operation)
+        if base is None:
+            base = messaging_attributes(operation, self.queue, queue_url=self.queue_url)
+            self._span_attrs[operation] = base
+        attributes = dict(base)
+        attributes[key] = value
+        return attributes
 
     # --- receive ---------------------------------------------------------------------------
     def received(
@@ -109,9 +123,7 @@ class ListenerTelemetry:
         span = self._tracer.start_span(
             span_name(OP_RECEIVE, self.queue),
             kind=KINDS[OP_RECEIVE],
-            attributes=messaging_attributes(
-                OP_RECEIVE, self.queue, queue_url=self.queue_url, batch_count=len(messages)
-            ),
+            attributes=self.span_attrs(OP_RECEIVE, ATTR_BATCH_COUNT, len(messages)),
             links=links,
             start_time=started_ns,
         )
@@ -119,12 +131,21 @@ class ListenerTelemetry:
         context = span.get_span_context()
         return context if context.is_valid else None
 
-    def empty_receive(self, duration_seconds: float) -> None:
-        """Count a ReceiveMessage that returned nothing (not traced)."""
+    def empty_receive(
+        self, duration_seconds: float, started_ns: int = 0, *, traced: bool = False
+    ) -> None:
+        """Count a ReceiveMessage that returned nothing; a span only when ``traced``."""
         self._inst.histogram(OPERATION_DURATION).record(
             duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE)
         )
         self._inst.counter(EMPTY_RECEIVES).add(1, self._queue_attrs)
+        if traced:
+            self._tracer.start_span(
+                span_name(OP_RECEIVE, self.queue),
+                kind=KINDS[OP_RECEIVE],
+                attributes=self.span_attrs(OP_RECEIVE, ATTR_BATCH_COUNT, 0),
+                start_time=started_ns or None,
+            ).end()
 
     def poll_error(self, error_type: str, duration_seconds: float) -> None:
         """Count a failed ReceiveMessage."""
@@ -149,14 +170,10 @@ class ListenerTelemetry:
                 creation = _span_context(message)
                 if creation is not None:
                     links.append(Link(creation))
-            attributes = messaging_attributes(
-                OP_PROCESS, self.queue, queue_url=self.queue_url, batch_count=len(messages)
-            )
+            attributes = self.span_attrs(OP_PROCESS, ATTR_BATCH_COUNT, len(messages))
         else:
             parent = messages[0].context
-            attributes = messaging_attributes(
-                OP_PROCESS, self.queue, queue_url=self.queue_url, message_id=messages[0].message_id
-            )
+            attributes = self.span_attrs(OP_PROCESS, ATTR_MESSAGE_ID, messages[0].message_id)
         with self._tracer.start_as_current_span(
             span_name(OP_PROCESS, self.queue),
             context=parent,
@@ -190,9 +207,7 @@ class ListenerTelemetry:
             span_name(operation, self.queue),
             context=None,
             kind=KINDS[operation],
-            attributes=messaging_attributes(
-                operation, self.queue, queue_url=self.queue_url, batch_count=count
-            ),
+            attributes=self.span_attrs(operation, ATTR_BATCH_COUNT, count),
             record_exception=False,
             set_status_on_exception=False,
         ) as span:

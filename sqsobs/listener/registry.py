@@ -76,6 +76,7 @@ def sqs_listener(
     visibility_secs: int | None = None,
     max_extend: int | None = None,
     worker_threads: int | None = None,
+    poller_threads: int | None = None,
     idle_sleep_max: float | None = None,
     shutdown_timeout_seconds: float | None = None,
     filter_fn: Callable[[SqsMessage], bool] | None = None,
@@ -86,6 +87,7 @@ def sqs_listener(
     on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
     health_check_port: int | None = None,
     client: Any = None,
+    trace_empty_receives: bool = False,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 
@@ -99,18 +101,19 @@ def sqs_listener(
     ListenerSettings.resolve(
         queue=queue_url or "deferred", mode=mode, wait_time=wait_time, batch_size=batch_size,
         visibility_secs=visibility_secs, max_extend=max_extend, worker_threads=worker_threads,
-        idle_sleep_max=idle_sleep_max, shutdown_timeout_seconds=shutdown_timeout_seconds,
-        retry_backoff=retry_backoff, retry_backoff_base=retry_backoff_base,
-        retry_backoff_max=retry_backoff_max, environ={},
+        poller_threads=poller_threads, idle_sleep_max=idle_sleep_max,
+        shutdown_timeout_seconds=shutdown_timeout_seconds, retry_backoff=retry_backoff,
+        retry_backoff_base=retry_backoff_base, retry_backoff_max=retry_backoff_max, environ={},
     )  # fmt: skip
     options: dict[str, Any] = {
         "queue_url": queue_url, "mode": mode, "wait_time": wait_time, "batch_size": batch_size,
         "visibility_secs": visibility_secs, "max_extend": max_extend,
-        "worker_threads": worker_threads, "idle_sleep_max": idle_sleep_max,
+        "worker_threads": worker_threads, "poller_threads": poller_threads,
+        "idle_sleep_max": idle_sleep_max,
         "shutdown_timeout_seconds": shutdown_timeout_seconds, "filter_fn": filter_fn,
         "retry_backoff": retry_backoff, "retry_backoff_base": retry_backoff_base,
         "retry_backoff_max": retry_backoff_max, "on_success": on_success,
-        "on_failure": on_failure, "client": client,
+        "on_failure": on_failure, "client": client, "trace_empty_receives": trace_empty_receives,
     }  # fmt: skip
 
     def register(func: F) -> F:
