@@ -408,3 +408,28 @@ def test_close_with_a_stuck_server_times_out_yet_every_future_resolves(
         f"m{i}" for i, o in enumerate(outcomes) if isinstance(o, str)
     )
     assert delivered  # the request in flight at close() still completed
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_with_a_given_client_that_has_pooled_connections(
+    make_client: Any, sqs_client: Any, queue_url: str
+) -> None:
+    producer = BatchProducer(make_client(), default_batch_interval=0, flush_at_exit=False)
+    assert producer.send(queue_url, "before").result(timeout=10)  # the pool holds a connection
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child = [producer.send(queue_url, f"child-{i}") for i in range(3)]
+            ok = all(f.result(timeout=10) for f in child) and producer.close(timeout=10)
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    parent = [producer.send(queue_url, f"parent-{i}") for i in range(3)]
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    assert all(f.result(timeout=10) for f in parent)
+    producer.close(timeout=10)
+    bodies = sorted(m["Body"] for m in drain_queue(sqs_client, queue_url))
+    expected = ["before"] + [f"{who}-{i}" for who in ("child", "parent") for i in range(3)]
+    assert bodies == sorted(expected)

@@ -12,9 +12,12 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-__all__ = ["build_sqs_client"]
+__all__ = ["build_sqs_client", "drop_inherited_connections"]
+
+logger = logging.getLogger(__name__)
 
 
 def build_sqs_client(*, max_pool_connections: int = 10, **client_kwargs: Any) -> Any:
@@ -33,3 +36,15 @@ def build_sqs_client(*, max_pool_connections: int = 10, **client_kwargs: Any) ->
     if "config" in client_kwargs:
         config = config.merge(client_kwargs.pop("config"))
     return boto3.session.Session().client("sqs", config=config, **client_kwargs)
+
+
+def drop_inherited_connections(client: Any) -> None:
+    """In a forked child, forget the pooled connections the parent's sockets back.
+
+    Parent and child would otherwise read each other's responses on the shared sockets. Only
+    the child's copies of the descriptors are closed; the parent's connections stay intact.
+    """
+    try:
+        client._endpoint.http_session.close()
+    except Exception:  # a client without botocore's usual insides: nothing we can do
+        logger.debug("could not reset the connections of %r after fork", client, exc_info=True)

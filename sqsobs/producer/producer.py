@@ -37,7 +37,7 @@ from sqsobs.errors import (
 )
 from sqsobs.limits import validate_message
 from sqsobs.producer import lifecycle
-from sqsobs.producer.client import build_sqs_client
+from sqsobs.producer.client import build_sqs_client, drop_inherited_connections
 from sqsobs.producer.core import ProducerCore
 from sqsobs.producer.entries import Attributes, build_entry
 from sqsobs.producer.flusher import Flusher, OnFailure, fail_future
@@ -374,4 +374,6 @@ class BatchProducer:
             return
         if self._owns_client:
             self._client = self._build_client()
+        else:
+            drop_inherited_connections(self._client)
         self._start_threads()
