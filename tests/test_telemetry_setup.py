@@ -469,6 +469,7 @@ def test_export_failures_are_logged_once_per_interval_not_once_per_batch() -> No
         template = re.sub(r"\d+(\.\d+)?s?", "N", line)
         per_message[template] = per_message.get(template, 0) + 1
     assert raw >= 10, stderr  # the exporters really failed batch after batch
+    assert shown, "export failures must be logged, not silenced"
     assert len(shown) <= 8 < raw, stderr
     assert max(per_message.values()) == 1, per_message
 
