@@ -3,7 +3,8 @@
 Usage: ``python tests/soak_producer.py '<json spec>'`` with the endpoint in
 ``AWS_ENDPOINT_URL_SQS`` (the producer builds its own client, as in production). Spec keys:
 ``queue_url``, ``messages``, ``prefix``, ``out`` (path), ``threads`` (caller threads),
-``warmup`` (messages sent before the start RSS is taken), ``telemetry`` (keyword arguments for
+``warmup`` (messages sent before the start RSS is taken), ``rate`` (messages per second at
+most, so the queue stays short; omit for as fast as possible), ``telemetry`` (keyword arguments for
 configure_telemetry; omit to keep it off), ``producer`` (extra BatchProducer arguments).
 
 Every future writes one line to ``out`` when it resolves: ``ok <body> <MessageId>`` or
@@ -68,9 +69,11 @@ def main() -> None:
     outcomes = Outcomes(spec["out"])
     producer = BatchProducer(flush_at_exit=False, **spec.get("producer", {}))
     counter = iter(range(total))
+    started = time.monotonic()
     lock = threading.Lock()
     marks: dict[str, int] = {}
     peak = [0]
+    rate = float(spec.get("rate") or 0)
 
     def send() -> None:
         while True:
@@ -78,6 +81,8 @@ def main() -> None:
                 index = next(counter, None)
             if index is None:
                 return
+            if rate:
+                time.sleep(max(0.0, started + index / rate - time.monotonic()))
             if index == warmup:
                 marks["rss_start_kib"] = rss_kib()
             if index % 1000 == 0:
@@ -88,7 +93,6 @@ def main() -> None:
             except SqsObsError as error:
                 outcomes.refused(body, error)
 
-    started = time.monotonic()
     workers = [threading.Thread(target=send) for _ in range(threads)]
     for worker in workers:
         worker.start()

@@ -26,8 +26,11 @@ from tests.helpers import drain_queue, wait_for
 from tests.soak_common import Ledger, ListenerLog, spawn
 
 MESSAGES = int(os.environ.get("SQSOBS_SOAK_MESSAGES", "1500"))
+#: Producer pace (messages/s) in the long form: about what the listener keeps up with against
+#: moto, so the queue stays short (a queue of 80,000 makes every moto receive slow).
+RATE = float(os.environ.get("SQSOBS_SOAK_RATE", "0" if MESSAGES <= 5000 else "100"))
 #: Seconds each phase (producing, then handling the rest) may take.
-PHASE_SECONDS = 60 + MESSAGES / 50
+PHASE_SECONDS = 60 + MESSAGES / 50 + (MESSAGES / RATE if RATE else 0)
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(int(2 * PHASE_SECONDS + 120))]
 #: The longest each process's RSS may grow between warm-up and the end, whatever N is.
 RSS_GROWTH_BOUND_KIB = 40 * 1024
@@ -85,7 +88,7 @@ def test_soak_producer_and_listener_processes_over_the_faulty_proxy(
         producer = spawn(
             "soak_producer",
             {"queue_url": url, "messages": MESSAGES, "prefix": "soak", "out": str(outcomes),
-             "threads": 4, "warmup": warmup,
+             "threads": 4, "warmup": warmup, "rate": RATE,
              "producer": {"max_retry_attempts": 10, "retry_backoff_base_seconds": 0.05,
                           "retry_backoff_max_seconds": 2.0, "default_batch_interval": 0.05}},
             proxy.endpoint_url, producer_err,
@@ -118,6 +121,7 @@ def test_soak_producer_and_listener_processes_over_the_faulty_proxy(
     numbers = ledger.report()
     summary = {
         "messages": MESSAGES,
+        "rate": RATE or "unpaced",
         "seconds": round(time.monotonic() - started, 1),
         "sent": numbers["sent"],
         "accepted": numbers["sent"] - rejected,
