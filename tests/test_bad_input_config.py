@@ -90,6 +90,7 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "on_success": ["print"],
     "on_failure": [object()],
     "delete_linger_seconds": [-1, "0.05", float("nan")],
+    "trace_empty_receives": ["yes", 1],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "name", "environ"}

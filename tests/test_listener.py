@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sqsobs import Listener
-from sqsobs.errors import QueueDoesNotExist
+from sqsobs.errors import ListenerClosed, QueueDoesNotExist
 from sqsobs.telemetry.catalog import HANDLER_FAILURES, HEARTBEATS
 from sqsobs.types import BatchResult, SqsMessage
 from tests.faultproxy import Fault, FaultProxy
@@ -203,8 +203,12 @@ def test_unknown_failed_handle_fails_the_whole_batch_and_deletes_nothing(
 def test_missing_queue_or_bad_name_fails_at_start(make_client: Any, sqs_client: Any) -> None:
     url = sqs_client.create_queue(QueueName="t-listener-gone")["QueueUrl"]
     sqs_client.delete_queue(QueueUrl=url)
+    listener = Listener(lambda m: True, queue_url=url, client=make_client())
     with pytest.raises(QueueDoesNotExist):
-        Listener(lambda m: True, queue_url=url, client=make_client()).start()
+        listener.start()
+    assert listener.stop() is True  # nothing started, nothing to drain
+    with pytest.raises(ListenerClosed):
+        listener.start()
     with pytest.raises(QueueDoesNotExist):
         Listener(lambda m: True, queue_url="t-listener-no-such-name", client=make_client()).start()
 

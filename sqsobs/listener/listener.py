@@ -28,7 +28,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanContext
 
-from sqsobs.config import float_setting
+from sqsobs.config import bool_setting, float_setting
 from sqsobs.errors import ConfigError, ListenerClosed, SqsError, translate_client_error
 from sqsobs.listener.acker import Acker
 from sqsobs.listener.client import default_client, resolve_queue_url
@@ -117,7 +117,9 @@ class Listener:
         self._linger = float_setting(
             "delete_linger_seconds", delete_linger_seconds, default=0.05, minimum=0, maximum=60
         )
-        self._trace_empty = trace_empty_receives
+        self._trace_empty = bool_setting(
+            "trace_empty_receives", trace_empty_receives, default=False, environ={}
+        )
         self.stats = ListenerStats()
         self.queue_url = ""
         self._state = "new"
@@ -139,7 +141,11 @@ class Listener:
         self._state = "starting"
         client = self._client or default_client(self.settings.worker_threads)
         self._client = client
-        self.queue_url = resolve_queue_url(client, self.settings.queue)
+        try:
+            self.queue_url = resolve_queue_url(client, self.settings.queue)
+        except BaseException:
+            self._state = "stopped"  # nothing was started: stop() has nothing to drain
+            raise
         queue_name = self.queue_url.rstrip("/").rsplit("/", 1)[-1]
         self.telemetry = ListenerTelemetry(queue_name, self.queue_url)
         self.heartbeat = Heartbeat(
@@ -198,7 +204,7 @@ class Listener:
         ``timeout_seconds`` defaults to the ``shutdown_timeout_seconds`` setting. Returns False
         if handlers were still running when it ran out (their messages come back later).
         """
-        if self._state == "new":
+        if self._state in ("new", "stopped"):
             self._state = "stopped"
             return True
         timeout = (
