@@ -1,7 +1,12 @@
-"""Delivery accounting shared by the fault tests and the soak (not a test module).
+"""Shared by the fault tests, the bad-input tests and the soak (not a test module).
 
-Every message carries a unique body; the ledger compares what the producer was told (futures),
-what the server stored (drained or handled) and what handlers saw, and names every gap.
+- :class:`Ledger`: every message carries a unique body; the ledger compares what the producer
+  was told (futures), what the server stored (drained or received) and what handlers did, and
+  names every gap (lost, duplicates, redeliveries, failed-but-delivered).
+- :func:`spawn` / :class:`ListenerLog`: run ``tests/soak_*.py`` as processes and read the
+  listener's per-message log as it grows; :func:`rss_kib` for their memory.
+- :func:`kill_and_restart`: SIGKILL an :class:`EmbeddedSQS` and start it again on its port.
+- :func:`threads_alive`, :data:`FAST`: listener helpers.
 
 Example::
 
@@ -17,13 +22,18 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from sqsobs.embedded_sqs import EmbeddedSQS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,3 +135,26 @@ class ListenerLog:
                 self.received.append({"MessageId": message_id, "Body": body})
             else:
                 self.done[body] += 1
+
+
+#: Listener settings for tests: short long polls, no idle sleep to speak of.
+FAST: dict[str, Any] = {"wait_time": 1, "idle_sleep_max": 0.05}
+
+
+def kill_and_restart(server: EmbeddedSQS, down_seconds: float) -> None:
+    """SIGKILL the server (its state is gone), stay down a while, start anew on the same port."""
+    assert server.process is not None
+    os.kill(server.pid, signal.SIGKILL)
+    server.process.wait(10)
+    server.process = None
+    time.sleep(down_seconds)
+    server.start()
+
+
+def threads_alive(listener: Any) -> bool:
+    """Every worker thread and at least one poller of ``listener`` still runs."""
+    names = [t.name for t in threading.enumerate() if t.is_alive()]
+    prefix = f"sqsobs-{listener.telemetry.queue}-"
+    workers = sum(1 for n in names if n.startswith(prefix + "worker-"))
+    pollers = sum(1 for n in names if n.startswith(prefix + "poller"))
+    return workers == listener.settings.worker_threads and pollers >= 1

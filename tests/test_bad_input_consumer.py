@@ -21,7 +21,7 @@ from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import queue_counts
-from tests.test_faults_listener import FAST, threads_alive
+from tests.soak_common import FAST, threads_alive
 
 NOT_UTF8 = b"\xff\xfe\x00\x80\xc3("
 HOSTILE: list[dict[str, Any]] = [

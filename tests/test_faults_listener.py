@@ -28,10 +28,8 @@ from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import queue_counts, send_bodies
-from tests.soak_common import ListenerLog, spawn
-from tests.test_faults_producer import kill_and_restart
+from tests.soak_common import FAST, ListenerLog, kill_and_restart, spawn, threads_alive
 
-FAST: dict[str, Any] = {"wait_time": 1, "idle_sleep_max": 0.05}
 LISTENER_CALLS = {"ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch"}
 
 
@@ -60,15 +58,6 @@ class Watch:
     def count(self, bodies: list[str]) -> int:
         with self.lock:
             return sum(1 for body in bodies if self.handled[body])
-
-
-def threads_alive(listener: Listener) -> bool:
-    """Every worker thread and at least one poller of ``listener`` still runs."""
-    names = [t.name for t in threading.enumerate() if t.is_alive()]
-    prefix = f"sqsobs-{listener.telemetry.queue}-"
-    workers = sum(1 for n in names if n.startswith(prefix + "worker-"))
-    pollers = sum(1 for n in names if n.startswith(prefix + "poller"))
-    return workers == listener.settings.worker_threads and pollers >= 1
 
 
 @pytest.fixture

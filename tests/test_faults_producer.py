@@ -9,7 +9,6 @@ here as a duplicate.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from sqsobs.embedded_sqs import EmbeddedSQS
 from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
-from tests.soak_common import Ledger
+from tests.soak_common import Ledger, kill_and_restart
 
 SEND = {"SendMessageBatch"}
 
@@ -172,16 +171,6 @@ def own_server() -> Iterator[EmbeddedSQS]:
         yield server
     finally:
         server.stop()
-
-
-def kill_and_restart(server: EmbeddedSQS, down_seconds: float) -> None:
-    """SIGKILL the server (its state is gone), stay down a while, start anew on the same port."""
-    assert server.process is not None
-    os.kill(server.pid, signal.SIGKILL)
-    server.process.wait(10)
-    server.process = None
-    time.sleep(down_seconds)
-    server.start()
 
 
 def test_server_killed_and_restarted_mid_run(
