@@ -9,6 +9,7 @@ here as a duplicate.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -229,3 +230,51 @@ def _paced(
         futures[body] = producer.send(url, body)
         if index % 20 == 19:
             time.sleep(0.02)  # a steady stream, so the kill lands mid-run
+
+
+def test_fifo_deduplication_absorbs_lost_answers(
+    make_client: ClientFactory, proxy: FaultProxy, sqs_client: Any, make_queue: Any
+) -> None:
+    """On a FIFO queue the retry of a batch whose answer was lost carries the same
+    deduplication ids: SQS drops the second copy (within its 5-minute window), order holds."""
+    url = make_queue(fifo=True, ContentBasedDeduplication="true")
+    proxy.add(Fault("reset_response", operations=SEND, count=3))
+    producer = BatchProducer(
+        make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.02,
+        max_retry_attempts=5, retry_backoff_base_seconds=0.01, flush_at_exit=False,
+    )  # fmt: skip
+    bodies = [f"f-{i:03d}" for i in range(30)]
+    try:
+        futures = [producer.send(url, body, group_id="g") for body in bodies]
+        assert all(f.result(timeout=20) for f in futures)
+    finally:
+        producer.close()
+    assert proxy.count("SendMessageBatch", "reset_response") == 3
+    assert [m["Body"] for m in drain_queue(sqs_client, url)] == bodies
+
+
+def test_close_with_a_send_in_flight_and_the_server_gone_still_resolves_every_future(
+    make_client: ClientFactory, own_server: EmbeddedSQS
+) -> None:
+    """close() times out while a batch hangs in flight; then the server dies and the request
+    fails: its messages are not put back for a retry nobody would run, their futures fail."""
+    direct = make_client(endpoint_url=own_server.endpoint_url)
+    url = direct.create_queue(QueueName="closing")["QueueUrl"]
+    with FaultProxy(own_server.endpoint_url, seed=1) as proxy:
+        producer = BatchProducer(
+            make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.01,
+            retry_backoff_base_seconds=0.01, flush_at_exit=False,
+        )  # fmt: skip
+        assert producer.send(url, "before").result(timeout=10)
+        proxy.add(Fault("stall", operations=SEND, seconds=30))
+        futures = [producer.send(url, f"c-{i}") for i in range(5)]
+        assert wait_for(lambda: proxy.count("SendMessageBatch", "stall") == 1, timeout=5)
+        assert producer.close(timeout=0.5) is False
+        assert not any(f.done() for f in futures)  # in flight: neither sent nor failed yet
+        assert own_server.process is not None
+        os.kill(own_server.pid, signal.SIGKILL)
+        own_server.process.wait(10)
+        proxy.release()  # the held request meets a dead server
+        errors = [f.exception(timeout=10) for f in futures]
+    assert all(isinstance(e, SendFailed) for e in errors), errors
+    assert producer.get_queue_status(url)["messages_failed"] == 5
