@@ -280,3 +280,37 @@ def test_decorator_rejects_bad_arguments_at_once() -> None:
         sqs_listener(queue_url="q", wait_time=25)
     with pytest.raises(ConfigError, match="mode"):
         sqs_listener(queue_url="q", mode="lambda")
+
+
+def test_async_callable_objects_run_and_a_returned_coroutine_is_a_failure(
+    sqs_client: Any, make_client: Any, make_queue: Any
+) -> None:
+    class AsyncHandler:
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        async def __call__(self, message: SqsMessage) -> bool:
+            await asyncio.sleep(0)
+            self.seen.append(message.body)
+            return True
+
+    async def forgotten(message: SqsMessage) -> bool:
+        return True
+
+    def not_awaited(message: SqsMessage) -> Any:
+        return forgotten(message)  # a sync handler handing back a coroutine
+
+    good_url, bad_url = make_queue("-obj"), make_queue("-coro")
+    send_bodies(sqs_client, good_url, ["x"])
+    send_bodies(sqs_client, bad_url, ["y"])
+    handler = AsyncHandler()
+    good = Listener(handler, queue_url=good_url, mode="per_message", client=make_client(), **FAST)
+    bad = Listener(
+        not_awaited, queue_url=bad_url, mode="per_message", visibility_secs=30,
+        client=make_client(), **FAST,
+    )  # fmt: skip
+    with good, bad:
+        assert wait_for(lambda: good.acker.deleted == 1 and bad.stats.failed == 1, timeout=10)
+    assert handler.seen == ["x"]
+    assert bad.acker.deleted == 0
+    assert queue_counts(sqs_client, bad_url) == (0, 1)

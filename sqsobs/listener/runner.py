@@ -101,7 +101,9 @@ class HandlerRunner:
         self._on_success = on_success
         self._on_failure = on_failure
         self.stats = stats or ListenerStats()
-        self._is_async = inspect.iscoroutinefunction(handler)
+        # An object whose __call__ is ``async def`` counts as async too.
+        call = type(handler).__call__ if not inspect.isroutine(handler) else handler
+        self._is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
 
@@ -127,7 +129,13 @@ class HandlerRunner:
 
     def _invoke(self, argument: Any) -> Any:
         if self._loop is None:
-            return self._handler(argument)
+            result = self._handler(argument)
+            if inspect.isawaitable(result):
+                # Never taken for success: an un-awaited coroutine is truthy but did nothing.
+                if inspect.iscoroutine(result):
+                    result.close()
+                raise TypeError("the handler returned an awaitable: declare it `async def`")
+            return result
         context = otel_context.get_current()
         future = asyncio.run_coroutine_threadsafe(self._in_context(context, argument), self._loop)
         return future.result()
