@@ -10,8 +10,10 @@ patches them before it serves, openly and only there:
    DeleteMessage(Batch) calls answer Successful yet the message comes back. Patched to run under
    the queue's ``_messages_lock``.
 2. Double delivery: concurrent ReceiveMessage calls on one queue can hand one message to two
-   receivers. ``SQSBackend.receive_message`` is patched to run under the queue's
-   ``_messages_lock`` (a Condition on an RLock; the long-poll wait inside releases it).
+   receivers. ``SQSBackend.receive_message`` is patched to make one pass at a time under the
+   queue's ``_messages_lock``; the long poll waits between passes with the lock released
+   (moto's own wait loop spins, lock held, when a FIFO queue's visible messages are all blocked
+   behind in-flight groups, which would stall every delete on that queue).
 3. Quadratic cost: each send, and each message received (its retention check reads all queue
    attributes), recomputes the ApproximateNumberOf* counters by scanning the queue, and the clock
    goes through datetime per message. Inside send and receive the counters read 0 (neither uses
@@ -150,10 +152,28 @@ def apply_moto_patches() -> None:
 
     original_receive = models.SQSBackend.receive_message
 
-    def locked_receive(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    def locked_receive(  # noqa: PLR0917 - moto's own signature
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
         queue = self.get_queue(queue_name)
-        with queue._messages_lock:
-            return original_receive(self, queue_name, *args, **kwargs)
+        deadline = time.time() + (wait_seconds_timeout or 0)
+        while True:
+            with queue._messages_lock:
+                # One pass (no wait) under the lock; the long poll waits here with the lock
+                # released, instead of moto spinning with it held while visible FIFO messages
+                # are blocked behind an in-flight group.
+                result = original_receive(
+                    self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                )
+                remaining = deadline - time.time()
+                if result or remaining <= 0:
+                    return result
+                queue._messages_lock.wait(min(0.05, remaining))
 
     models.SQSBackend.receive_message = locked_receive
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -69,3 +70,25 @@ def test_concurrent_drain_loses_no_delete_and_delivers_once(
     # Had a delete been lost, the message would come back after its 2 s visibility timeout.
     again = make_client().receive_message(QueueUrl=url, WaitTimeSeconds=3).get("Messages", [])
     assert again == []
+
+
+def test_fifo_long_poll_does_not_stall_deletes(
+    make_client: ClientFactory, make_queue: QueueFactory
+) -> None:
+    """A long poll on a FIFO queue whose visible messages wait behind an in-flight group must not
+    hold the queue's lock (moto's own wait loop spins with it held)."""
+    url = make_queue(fifo=True, ContentBasedDeduplication="true")
+    producer = make_client()
+    for body in ("a1", "a2"):
+        producer.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="a")
+    first = producer.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+    poller = threading.Thread(
+        target=lambda: make_client().receive_message(QueueUrl=url, WaitTimeSeconds=3)
+    )
+    poller.start()
+    time.sleep(0.3)  # the poll is now waiting: a2 is visible but blocked behind a1's group
+    start = time.monotonic()
+    producer.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    elapsed = time.monotonic() - start
+    poller.join()
+    assert elapsed < 0.5
