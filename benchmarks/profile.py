@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--only", default="", help="profile contenders whose name has this")
+    parser.add_argument("--markdown", type=Path, help="also write the summaries to this file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("py-spy is not installed: pip install -e '.[bench]'")
     PROFILES.mkdir(parents=True, exist_ok=True)
     scenarios: list[Throughput] = [c.producer_scenario(), c.listener_scenario()]
+    reports: list[str] = []
     with NullSQS() as null:
         target = NullTarget(null)
         for scenario in scenarios:
@@ -127,9 +129,14 @@ def main(argv: list[str] | None = None) -> None:
                 extra = {"otlp_endpoint": null.endpoint_url}
                 sample = scenario.run_one(target, contender, args.messages, 0, extra, prefix=prefix)
                 status = "ok" if sample.ok else f"FAILED {sample.problem[:300]}"
-                print(f"\n== {contender.name}: {status}, {sample.msgs_per_second:,.0f} msg/s")
+                text = f"{contender.name}: {status}, {sample.msgs_per_second:,.0f} msg/s "
+                text += "(under py-spy)\n"
                 if out.exists():
-                    print(summarise(out.read_text()))
+                    text += summarise(out.read_text()) + "\n"
+                print(f"\n== {text}")
+                reports.append(text)
+    if args.markdown:
+        args.markdown.write_text("".join(f"```\n{text}```\n\n" for text in reports))
 
 
 if __name__ == "__main__":
