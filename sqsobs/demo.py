@@ -368,7 +368,7 @@ def report(result: DemoResult, out: TextIO) -> None:
         f"              {by_call}",
         f"  batch splits {result.splits:,}   retries {result.retries:,}   failed {result.failed:,}",
         f"  send -> handle   p50 {p50 * 1000:,.0f} ms   p99 {p99 * 1000:,.0f} ms",
-        "  sample trace (create -> send -> receive -> process):",
+        "  sample trace (create -> send -> receive -> process -> delete):",
         *(f"    {line}" for line in result.trace_lines or ["(tracing is off)"]),
         f"  metrics     {result.metrics_url or 'not served (port busy or telemetry off)'}",
         "  result      "

@@ -61,6 +61,7 @@ def test_demo_against_an_endpoint(sqs_server: Any) -> None:
     ):
         assert name in out, name
     assert re.search(r"receive sqsobs-demo-\S+: links to this trace", out), out
+    assert re.search(r"delete sqsobs-demo-\S+: links to this trace", out), out
     assert trace_id != "0" * 32
     assert re.search(r"metrics +http://127\.0\.0\.1:\d+/metrics", out), out
     assert "OK: every message was handled" in out

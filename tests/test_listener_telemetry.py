@@ -69,6 +69,8 @@ def test_producer_to_handler_is_one_trace(
     assert all(span.kind == SpanKind.CLIENT for span in receives)
     deletes = _by_name(spans, f"delete {queue_name}")
     assert sum(span.attributes["messaging.batch.message_count"] for span in deletes) == 3
+    # A batch settle span links every message's creation context, so it is found from the trace.
+    assert {link.context.span_id for span in deletes for link in span.links} == create_ids
 
 
 def test_batch_mode_one_process_span_links_every_message(

@@ -25,11 +25,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanContext
+
 from sqsobs.errors import SqsError
 from sqsobs.limits import MAX_BATCH_ENTRIES
 from sqsobs.listener.calls import BatchOutcome, change_visibility_batch, delete_batch
 from sqsobs.listener.message import SqsMessage
-from sqsobs.listener.observe import ListenerTelemetry
+from sqsobs.listener.observe import ListenerTelemetry, creation_context
 from sqsobs.telemetry.spans import OP_DELETE, OP_RELEASE, error_type
 
 __all__ = ["Acker"]
@@ -43,6 +45,7 @@ class _Item:
     message_id: str
     visibility: int = -1  # -1: delete; otherwise the visibility timeout to set
     attempts: int = 0
+    creation: SpanContext | None = None  # the producer's context, linked from the settle span
 
 
 class Acker:
@@ -88,7 +91,9 @@ class Acker:
 
     def delete(self, messages: Iterable[SqsMessage], *, complete: bool = False) -> None:
         """Queue ``messages`` for deletion; ``complete`` sends without waiting for more."""
-        items = [_Item(m.receipt_handle, m.message_id) for m in messages]
+        items = [
+            _Item(m.receipt_handle, m.message_id, creation=creation_context(m)) for m in messages
+        ]
         if not items:
             return
         with self._cond:
@@ -100,7 +105,10 @@ class Acker:
 
     def release(self, messages: Iterable[SqsMessage], *, visibility_seconds: int) -> None:
         """Queue ``messages`` to become visible again in ``visibility_seconds``."""
-        items = [_Item(m.receipt_handle, m.message_id, visibility_seconds) for m in messages]
+        items = [
+            _Item(m.receipt_handle, m.message_id, visibility_seconds, creation=creation_context(m))
+            for m in messages
+        ]
         if not items:
             return
         with self._cond:
@@ -189,7 +197,8 @@ class Acker:
             self._before_send([item.handle for item in batch])
         self.calls[operation] += 1
         try:
-            with self._telemetry.call_span(operation, len(batch)):
+            links = [item.creation for item in batch if item.creation is not None]
+            with self._telemetry.call_span(operation, len(batch), links):
                 outcome = self._call(batch, operation)
         except SqsError as error:
             self._whole_call_failed(batch, operation, error)

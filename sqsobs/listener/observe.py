@@ -117,7 +117,7 @@ class ListenerTelemetry:
             with contextlib.suppress(TypeError, ValueError):
                 age.record(max(0.0, now - int(str(sent)) / 1000.0), self._queue_attrs)
             count.record(message.receive_count, self._queue_attrs)
-            creation = _span_context(message)
+            creation = creation_context(message)
             if creation is not None:
                 links.append(Link(creation))
         span = self._tracer.start_span(
@@ -167,7 +167,7 @@ class ListenerTelemetry:
         parent = None
         if batch:
             for message in messages:
-                creation = _span_context(message)
+                creation = creation_context(message)
                 if creation is not None:
                     links.append(Link(creation))
             attributes = self.span_attrs(OP_PROCESS, ATTR_BATCH_COUNT, len(messages))
@@ -199,8 +199,14 @@ class ListenerTelemetry:
 
     # --- settle calls ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def call_span(self, operation: str, count: int) -> Iterator[Span]:
-        """A CLIENT span and a duration point around one batch call (heartbeat, delete, release)."""
+    def call_span(
+        self, operation: str, count: int, links: Sequence[SpanContext] = ()
+    ) -> Iterator[Span]:
+        """A CLIENT span and a duration point around one batch call (heartbeat, delete, release).
+
+        ``links``: the creation contexts of the messages settled, as the messaging conventions
+        ask of batch settle spans, so a delete can be found from the producer's trace.
+        """
         started = time.perf_counter()
         error: str | None = None
         with self._tracer.start_as_current_span(
@@ -208,6 +214,7 @@ class ListenerTelemetry:
             context=None,
             kind=KINDS[operation],
             attributes=self.span_attrs(operation, ATTR_BATCH_COUNT, count),
+            links=[Link(context) for context in links],
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -242,7 +249,8 @@ class ListenerTelemetry:
         self._inst.counter(MAX_EXTEND_EXCEEDED).add(count, self._queue_attrs)
 
 
-def _span_context(message: SqsMessage) -> SpanContext | None:
+def creation_context(message: SqsMessage) -> SpanContext | None:
+    """The producer's span context a message carries, if it carries a valid one."""
     context = message.context
     if context is None:
         return None
