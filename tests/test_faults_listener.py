@@ -22,7 +22,7 @@ import pytest
 
 from sqsobs import Listener
 from sqsobs.embedded_sqs import EmbeddedSQS
-from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED, POLL_ERRORS
+from sqsobs.telemetry.catalog import HEARTBEATS, MAX_EXTEND_EXCEEDED, POLL_ERRORS
 from sqsobs.types import SqsMessage
 from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
@@ -281,3 +281,40 @@ def test_listener_sigkilled_mid_batch_its_messages_go_to_a_second_listener(
     assert all(seen[body][1] == 2 for body in in_hand)
     assert all(seen[body][1] == 1 for body in set(bodies) - in_hand)
     assert back_after[-1] <= 2.0 + 1.5  # one visibility timeout, plus polling slack
+
+
+def test_failed_heartbeats_are_retried_in_time_and_nothing_is_handled_twice(
+    make_client: ClientFactory, proxy: FaultProxy, sqs_client: Any, queue_url: str, otel: Any
+) -> None:
+    """Handlers run past their 2 s visibility timeout while the first heartbeat calls fail
+    (a 500, a reset before and one after SQS applied it): the heartbeat retries within half a
+    timeout, so no message becomes visible and none is handled twice."""
+    bodies = [f"h-{i}" for i in range(6)]
+    send_bodies(sqs_client, queue_url, bodies)
+    for kind in ("error500", "reset_request", "reset_response"):
+        proxy.add(Fault(kind, operations={"ChangeMessageVisibilityBatch"}, count=1))
+    client = make_client(endpoint_url=proxy.endpoint_url)
+    watch = Watch(client)
+
+    def handle(message: SqsMessage) -> bool:
+        time.sleep(4.0)
+        watch.success(message)
+        return True
+
+    with Listener(
+        handle, queue_url=queue_url, mode="per_message", worker_threads=8, visibility_secs=2,
+        client=client, **FAST,
+    ):  # fmt: skip
+        assert wait_for(lambda: watch.count(bodies) == len(bodies), timeout=15)
+        assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 0), timeout=10)
+    failed = sum(
+        proxy.count("ChangeMessageVisibilityBatch", k)
+        for k in ("error500", "reset_request", "reset_response")
+    )
+    extended = proxy.count("ChangeMessageVisibilityBatch")
+    print(f"heartbeat calls: {failed} failed, {extended} forwarded; handled {dict(watch.handled)}")
+    assert failed == 3 and extended >= 2
+    assert all(watch.handled[body] == 1 for body in bodies)
+    assert watch.premature == []
+    dest = {"messaging.destination.name": _name(queue_url)}
+    assert otel.total(HEARTBEATS.name, **dest, **{"error.type": "InternalError"}) >= 1
