@@ -202,6 +202,22 @@ def _formatter(
     return _TraceSuffixFormatter(inner, pattern)
 
 
+def _check_format(setting: str, pattern: str, datefmt: str, *, color: bool = False) -> None:
+    """Format a probe record with ``pattern``; raise ConfigError naming ``setting`` if it fails."""
+    probe = logging.LogRecord("sqsobs", logging.INFO, __file__, 1, "probe", None, None)
+    probe.trace_id, probe.span_id = "0" * 32, "0" * 16
+    try:
+        if color:
+            colorlog.ColoredFormatter(
+                pattern, datefmt=datefmt, log_colors=LOG_COLORS,
+                secondary_log_colors={"message": LOG_COLORS}, style="%",
+            ).format(probe)  # fmt: skip
+        else:
+            logging.Formatter(pattern, datefmt=datefmt).format(probe)
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        raise ConfigError(setting, f"invalid log format {pattern!r}: {error!r}") from None
+
+
 def configure_logging(
     *,
     level: str | int | None = None,
@@ -223,14 +239,21 @@ def configure_logging(
     wants_json = bool_setting("json", json, env="LOG_JSON", default=False)
     wants_color = bool_setting("use_color", use_color, env="LOG_USE_COLOR", default=True)
     target = stream if stream is not None else sys.stderr
+    color_fmt = str_setting("fmt", fmt, env="LOG_FORMAT", default=DEFAULT_FORMAT)
+    plain = str_setting(
+        "plain_fmt", plain_fmt, env="LOG_PLAIN_FORMAT", default=DEFAULT_PLAIN_FORMAT
+    )
+    date = str_setting("datefmt", datefmt, env="LOG_DATEFMT", default=DEFAULT_DATEFMT)
+    # Both formats are checked now, whichever this stream uses: a bad one must fail at start-up,
+    # not on every record once the process runs where the other one applies.
+    _check_format("fmt" if fmt is not None else "LOG_FORMAT", color_fmt, date, color=True)
+    _check_format("plain_fmt" if plain_fmt is not None else "LOG_PLAIN_FORMAT", plain, date)
     formatter = _formatter(
         json=wants_json,
         color=wants_color and _is_tty(target),
-        fmt=str_setting("fmt", fmt, env="LOG_FORMAT", default=DEFAULT_FORMAT),
-        plain_fmt=str_setting(
-            "plain_fmt", plain_fmt, env="LOG_PLAIN_FORMAT", default=DEFAULT_PLAIN_FORMAT
-        ),
-        datefmt=str_setting("datefmt", datefmt, env="LOG_DATEFMT", default=DEFAULT_DATEFMT),
+        fmt=color_fmt,
+        plain_fmt=plain,
+        datefmt=date,
         stream=target,
     )
     handler = logging.StreamHandler(target)

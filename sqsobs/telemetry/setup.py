@@ -22,6 +22,7 @@ import threading
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
+from urllib.parse import urlparse
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -183,6 +184,7 @@ def _build(
     traces_otlp = otlp_endpoint is not None or "otlp" in trace_names
     metrics_otlp = otlp_endpoint is not None or "otlp" in metric_names
     # Every setting is checked before anything starts, so a bad one leaves nothing running.
+    _check_endpoint(otlp_endpoint)
     sampler = _sampler(trace_sample_ratio)
     interval_millis = _interval_millis(metric_export_interval_seconds)
     port = _prometheus_port(prometheus_port, "prometheus" in metric_names)
@@ -247,12 +249,37 @@ def _build(
     return telemetry
 
 
+_KNOWN_EXPORTERS = {
+    "OTEL_TRACES_EXPORTER": frozenset({"otlp", "console", "none"}),
+    "OTEL_METRICS_EXPORTER": frozenset({"otlp", "console", "prometheus", "none"}),
+}
+
+
 def _exporter_names(variable: str, *, default: tuple[str, ...]) -> frozenset[str]:
-    """The exporters ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` list (``none``: none)."""
+    """The exporters ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` list (``none``: none).
+
+    An exporter sqsobs cannot wire is an error: ignoring it would export nothing, silently.
+    """
     raw = os.environ.get(variable, "")
     if not raw.strip():
         return frozenset(default)
-    return frozenset(part.strip().lower() for part in raw.split(",")) - {"none", ""}
+    names = frozenset(part.strip().lower() for part in raw.split(",")) - {""}
+    unknown = names - _KNOWN_EXPORTERS[variable]
+    if unknown:
+        known = ", ".join(sorted(_KNOWN_EXPORTERS[variable]))
+        raise ConfigError(variable, f"unsupported exporter(s) {sorted(unknown)}; use {known}")
+    return names - {"none"}
+
+
+def _check_endpoint(endpoint: str | None) -> None:
+    """An OTLP endpoint must be an http(s) URL with a host, as the OTLP exporter spec says."""
+    setting = "otlp_endpoint" if endpoint is not None else "OTEL_EXPORTER_OTLP_ENDPOINT"
+    value = endpoint if endpoint is not None else os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not value:
+        return
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(setting, f"must be an http:// or https:// URL, got {value!r}")
 
 
 def _sampler(ratio: float | None) -> ParentBased | None:
