@@ -97,7 +97,7 @@ def run_client(
 
 
 #: Client log lines worth keeping (e.g. the OpenTelemetry SDK dropping spans).
-_NOTABLE = re.compile(r"\bWARNING\b|\bERROR\b|Queue is full|Traceback")
+_NOTABLE = re.compile(r"\bWARNING\b|\bERROR\b|Queue full|Traceback")
 
 
 def _kill(pid: int) -> None:

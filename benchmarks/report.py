@@ -89,7 +89,12 @@ def _cpu_cell(s: Summary) -> str:
 
 
 def _spans(s: Summary) -> str:
-    return "" if s.spans_per_msg is None else f"{s.spans_per_msg:.2f}"
+    if s.spans_per_msg is None:
+        return ""
+    dropped = (
+        f" (SDK dropped spans in {s.runs_dropping_spans} runs)" if s.runs_dropping_spans else ""
+    )
+    return f"{s.spans_per_msg:.2f}{dropped}"
 
 
 def _delivered(s: Summary) -> str:

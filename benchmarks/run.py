@@ -34,10 +34,10 @@ RESULTS = REPO_ROOT / "benchmarks" / "results"
 #: Where each throughput phase should end, as a share of the time budget from the start;
 #: scenarios 4 and 5 get the rest (they need about 90 s).
 BUDGET_SHARES = {
-    ("null", "producer"): 0.15,
-    ("null", "listener"): 0.55,
-    ("moto", "producer"): 0.63,
-    ("moto", "listener"): 0.82,
+    ("null", "producer"): 0.27,
+    ("null", "listener"): 0.68,
+    ("moto", "producer"): 0.74,
+    ("moto", "listener"): 0.90,
 }
 
 
@@ -52,7 +52,7 @@ class Settings:
     moto_messages: int
     moto_reps: int
     memory_messages: int
-    budget_seconds: float = 540.0
+    budget_seconds: float = 500.0
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser.add_argument(
         "--budget-seconds",
         type=float,
-        default=540.0,
+        default=500.0,
         help="time budget: repetitions that would not fit are skipped (reported)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts, one repetition")

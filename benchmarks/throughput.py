@@ -93,6 +93,8 @@ class Summary:
     all_delivered: bool
     #: Spans that reached the OTLP sink per message (None: telemetry off / nothing exported).
     spans_per_msg: float | None = None
+    #: Runs whose OpenTelemetry SDK logged "Queue full, dropping Span" (spans lost in-process).
+    runs_dropping_spans: int = 0
 
 
 def summarise(samples: list[Sample]) -> list[Summary]:
@@ -121,6 +123,10 @@ def summarise(samples: list[Sample]) -> list[Summary]:
                 },
                 all_delivered=all(s.ok for s in group),
                 spans_per_msg=_spans_per_msg(good),
+                runs_dropping_spans=sum(
+                    any("Queue full" in note for note in s.extra.get("log_notes", []))
+                    for s in group
+                ),
             )
         )
     return summaries
