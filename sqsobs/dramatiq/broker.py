@@ -25,6 +25,7 @@ from typing import Any
 
 import dramatiq
 import dramatiq_sqs
+from botocore.config import Config
 from dramatiq.common import current_millis
 from dramatiq_sqs.broker import SQSConsumer
 
@@ -95,6 +96,11 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         max_retry_attempts: int | None = None,
         **kwargs: Any,
     ) -> None:
+        # Every message is validated before it is buffered, so botocore's own parameter check
+        # repeats it (8-9 us per message); a ``config`` passed in still wins on any option.
+        unchecked = Config(parameter_validation=False)
+        given = kwargs.get("config")
+        kwargs["config"] = unchecked if given is None else unchecked.merge(given)
         super().__init__(**kwargs)
         # "sqsobs.dramatiq.broker.BatchSQSBroker": the seed's close() messages are logged here.
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")

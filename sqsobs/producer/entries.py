@@ -15,8 +15,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 
-from sqsobs.limits import attribute_size
-from sqsobs.telemetry.propagation import AWS_TRACE_HEADER, inject_context, xray_trace_header
+from sqsobs.telemetry.propagation import AWS_TRACE_HEADER, inject_context_size, xray_trace_header
 
 __all__ = ["Attributes", "build_entry", "inject_trace"]
 
@@ -34,18 +33,12 @@ def inject_trace(
 ) -> int:
     """Add the trace context to ``final`` if it fits; return the bytes it added."""
     try:
-        if not inject_context(
+        return inject_context_size(
             final, destination=destination, context=context, room_bytes=room_bytes
-        ):
-            return 0
+        )
     except Exception:  # a broken propagator must not stop the message
         logger.debug("trace context injection failed for %s", destination, exc_info=True)
         return 0
-    return sum(
-        attribute_size(key, value)
-        for key, value in final.items()
-        if user is None or key not in user
-    )
 
 
 def build_entry(

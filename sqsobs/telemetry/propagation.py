@@ -50,6 +50,7 @@ __all__ = [
     "REASON_NO_ROOM_BYTES",
     "extract_context",
     "inject_context",
+    "inject_context_size",
     "xray_trace_header",
 ]
 
@@ -132,27 +133,79 @@ def inject_context(
     user attribute, never a field SQS would reject. A skip is counted
     (``sqsobs.propagation.skipped`` by reason) and logged at debug; it never raises.
     """
+    return (
+        inject_context_size(
+            attributes, destination=destination, context=context, room_bytes=room_bytes
+        )
+        > 0
+    )
+
+
+def inject_context_size(
+    attributes: MutableMapping[str, Any],
+    *,
+    destination: str,
+    context: Context | None = None,
+    room_bytes: int | None = None,
+) -> int:
+    """:func:`inject_context`, returning the bytes the fields added (0: nothing injected)."""
     fields: dict[str, Any] = {}
     try:
         propagate.inject(fields, context=context, setter=_SETTER)
     except Exception:  # a broken propagator must not stop a send
         logger.debug("the propagator failed for %s", destination, exc_info=True)
-        return _skipped(destination, REASON_ERROR)
+        return _skipped_size(destination, REASON_ERROR)
     if not fields:
-        return False
+        return 0
     if any(key in attributes for key in fields):
-        return _skipped(destination, REASON_ATTRIBUTE_TAKEN)
+        return _skipped_size(destination, REASON_ATTRIBUTE_TAKEN)
     if len(attributes) + len(fields) > MAX_MESSAGE_ATTRIBUTES:
-        return _skipped(destination, REASON_NO_ROOM)
-    try:
-        validate_attributes(fields)
-    except MessageError:
-        return _skipped(destination, REASON_INVALID)
-    if room_bytes is not None:
-        extra = sum(attribute_size(key, value) for key, value in fields.items())
-        if extra > room_bytes:
-            return _skipped(destination, REASON_NO_ROOM_BYTES)
+        return _skipped_size(destination, REASON_NO_ROOM)
+    if not _plainly_valid(fields):
+        try:
+            validate_attributes(fields)
+        except MessageError:
+            return _skipped_size(destination, REASON_INVALID)
+    extra = 0
+    for key, value in fields.items():
+        extra += attribute_size(key, value)
+    if room_bytes is not None and extra > room_bytes:
+        return _skipped_size(destination, REASON_NO_ROOM_BYTES)
     attributes.update(fields)
+    return extra
+
+
+def _skipped_size(destination: str, reason: str) -> int:
+    _skipped(destination, reason)
+    return 0
+
+
+#: Field names already checked against SQS's attribute-name rules.
+_VALID_NAMES: set[str] = set()
+
+
+def _plainly_valid(fields: Mapping[str, Any]) -> bool:
+    """True when every field is a known-good name with a printable-ASCII String value.
+
+    Printable ASCII is inside SQS's allowed characters, so such fields need no full check
+    (W3C trace context and baggage always look like this); anything else is validated.
+    """
+    for name, attribute in fields.items():
+        if name not in _VALID_NAMES:
+            try:
+                validate_attributes({name: attribute})
+            except MessageError:
+                return False
+            _VALID_NAMES.add(name)
+        value = attribute.get("StringValue")
+        if not (
+            attribute.get("DataType") == "String"
+            and isinstance(value, str)
+            and value
+            and value.isascii()
+            and value.isprintable()
+        ):
+            return False
     return True
 
 
@@ -187,13 +240,26 @@ def extract_context(message: Mapping[str, Any], *, destination: str) -> Context 
         return None
 
 
+_fields_cache: tuple[object, frozenset[str]] = (None, frozenset())
+
+
+def _trace_fields() -> frozenset[str]:
+    """The global propagator's trace-context fields, computed once per propagator."""
+    global _fields_cache  # noqa: PLW0603 - a one-entry cache of the global propagator
+    textmap = propagate.get_global_textmap()
+    cached, fields = _fields_cache
+    if cached is not textmap:
+        fields = frozenset(textmap.fields) - _BAGGAGE_FIELDS
+        _fields_cache = (textmap, fields)
+    return fields
+
+
 def _extract(message: Mapping[str, Any], destination: str) -> Context | None:
     attributes = message.get("MessageAttributes")
     context: Context | None = None
     present = False
     if isinstance(attributes, Mapping) and attributes:
-        trace_fields = set(propagate.get_global_textmap().fields) - _BAGGAGE_FIELDS
-        present = any(field in attributes for field in trace_fields)
+        present = any(field in attributes for field in _trace_fields())
         context = propagate.extract(attributes, getter=_GETTER)
         if trace.get_current_span(context).get_span_context().is_valid:
             return context

@@ -35,7 +35,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
 from sqsobs.config import bool_setting, float_setting, int_setting, str_setting
 from sqsobs.errors import ConfigError
@@ -286,6 +286,9 @@ def _sampler(ratio: float | None) -> ParentBased | None:
     if ratio is None:
         return None  # the SDK reads OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG
     checked = float_setting("trace_sample_ratio", ratio, default=1.0, minimum=0.0, maximum=1.0)
+    if checked == 1.0:
+        # The same decisions as TraceIdRatioBased(1.0), without its per-span arithmetic.
+        return ParentBased(ALWAYS_ON)
     return ParentBased(TraceIdRatioBased(checked))
 
 
