@@ -186,6 +186,9 @@ def _build(
     # Every setting is checked before anything starts, so a bad one leaves nothing running.
     _check_endpoint(otlp_endpoint)
     sampler = _sampler(trace_sample_ratio)
+    fast_encoding = bool_setting(
+        "SQSOBS_FAST_SPAN_ENCODING", None, env="SQSOBS_FAST_SPAN_ENCODING", default=True
+    )
     interval_millis = _interval_millis(metric_export_interval_seconds)
     port = _prometheus_port(prometheus_port, "prometheus" in metric_names)
     host = str_setting(
@@ -198,7 +201,7 @@ def _build(
 
     span_exporters: list[SpanExporter] = []
     if traces_otlp:
-        span_exporters.append(_otlp_span_exporter(protocol, otlp_endpoint))
+        span_exporters.append(_otlp_span_exporter(protocol, otlp_endpoint, fast_encoding))
     if console_exporter or "console" in trace_names:
         span_exporters.append(ConsoleSpanExporter())
     tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
@@ -326,11 +329,9 @@ def _shown_endpoint(protocol: str, endpoint: str | None) -> str:
     return chosen or _DEFAULT_ENDPOINTS[protocol]
 
 
-def _otlp_span_exporter(protocol: str, endpoint: str | None) -> SpanExporter:
+def _otlp_span_exporter(protocol: str, endpoint: str | None, fast: bool = True) -> SpanExporter:
     url = _signal_url(protocol, endpoint, "v1/traces") if endpoint else None
-    if bool_setting(
-        "SQSOBS_FAST_SPAN_ENCODING", None, env="SQSOBS_FAST_SPAN_ENCODING", default=True
-    ):
+    if fast:
         # Same exporter, same bytes on the wire; encoding spans costs a fifth of the CPU.
         from sqsobs.telemetry._otlp_export import fast_span_exporter
 
