@@ -10,6 +10,8 @@ consumer's handler, with metrics and dashboards. Start with::
 
 from __future__ import annotations
 
+import typing
+
 from sqsobs._version import __version__
 from sqsobs.errors import (
     AccessDenied,
@@ -41,7 +43,20 @@ from sqsobs.listener import (
 )
 from sqsobs.logs import configure_logging
 from sqsobs.producer import BatchProducer, FailedMessage, FlushReason
-from sqsobs.telemetry.setup import Telemetry, configure_telemetry
+
+if typing.TYPE_CHECKING:
+    from sqsobs.telemetry.setup import Telemetry, configure_telemetry
+
+
+def __getattr__(name: str) -> object:
+    # The OpenTelemetry SDK is imported only when configure_telemetry is asked for: an
+    # application that wires OpenTelemetry itself never loads it through sqsobs.
+    if name in ("Telemetry", "configure_telemetry"):
+        from sqsobs.telemetry import setup
+
+        return getattr(setup, name)
+    raise AttributeError(f"module 'sqsobs' has no attribute {name!r}")
+
 
 # Sorted; tests/test_exports.py keeps it sorted and complete.
 __all__ = [
