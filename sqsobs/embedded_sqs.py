@@ -40,9 +40,9 @@ import threading
 import time
 import urllib.request
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["EmbeddedSQS", "free_port", "wait_until_serving"]
+__all__ = ["EmbeddedSQS", "ServerProcess", "free_port", "wait_until_serving"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -69,8 +69,17 @@ def wait_until_serving(url: str, timeout_seconds: float, process: subprocess.Pop
     raise TimeoutError(f"{url} did not answer within {timeout_seconds} s")
 
 
-class EmbeddedSQS:
-    """Start the patched moto server in a child process on a free loopback port."""
+_S = TypeVar("_S", bound="ServerProcess")
+
+
+class ServerProcess:
+    """``python -m <module> --host H --port P`` as a child process on a free loopback port.
+
+    Waits until ``health_path`` answers HTTP; stopped by its PID. Subclasses set ``module``.
+    """
+
+    module = ""
+    health_path = "/"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
@@ -89,13 +98,18 @@ class EmbeddedSQS:
             raise RuntimeError("server not started")
         return self.process.pid
 
-    def start(self, timeout_seconds: float = 30.0) -> EmbeddedSQS:
+    def popen_options(self) -> dict[str, Any]:
+        """Extra ``subprocess.Popen`` options (``cwd``, ``env``) for the child."""
+        return {}
+
+    def start(self: _S, timeout_seconds: float = 30.0) -> _S:
         """Start the server and wait until it answers HTTP."""
-        cmd = [sys.executable, "-m", "sqsobs.embedded_sqs", "--host", self.host]
-        cmd += ["--port", str(self.port)]
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [sys.executable, "-m", self.module, "--host", self.host, "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **self.popen_options()
+        )
         try:
-            wait_until_serving(f"{self.endpoint_url}/moto-api/", timeout_seconds, self.process)
+            wait_until_serving(self.endpoint_url + self.health_path, timeout_seconds, self.process)
         except BaseException:
             self.stop()
             raise
@@ -115,7 +129,7 @@ class EmbeddedSQS:
                 os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout_seconds)
 
-    def __enter__(self) -> EmbeddedSQS:
+    def __enter__(self: _S) -> _S:
         return self.start()
 
     def __exit__(
@@ -125,6 +139,13 @@ class EmbeddedSQS:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EmbeddedSQS(ServerProcess):
+    """The patched moto server (this module run as ``__main__``) in a child process."""
+
+    module = "sqsobs.embedded_sqs"
+    health_path = "/moto-api/"
 
 
 def apply_moto_patches() -> None:
