@@ -181,14 +181,20 @@ def test_oversized_message_is_rejected_at_send_and_nothing_is_buffered(
     assert rejected == 1
 
 
-def test_buffer_full_blocks_then_raises_after_the_configured_wait(
-    make_client: Any, sqs_client: Any, queue_url: str
-) -> None:
+def _gated_client(make_client: Any) -> tuple[Any, threading.Event]:
+    """A real client whose SendMessageBatch calls wait (up to 20 s) until the gate is set."""
     client = make_client()
     gate = threading.Event()
     client.meta.events.register(
         "before-send.sqs.SendMessageBatch", lambda **_: gate.wait(20) and None
     )
+    return client, gate
+
+
+def test_buffer_full_blocks_then_raises_after_the_configured_wait(
+    make_client: Any, sqs_client: Any, queue_url: str
+) -> None:
+    client, gate = _gated_client(make_client)
     producer = BatchProducer(
         client, max_buffer_size_per_queue=5, buffer_full_timeout_seconds=0.3,
         default_batch_interval=0, flush_at_exit=False,
@@ -387,11 +393,7 @@ def test_fifo_needs_group_and_deduplication(make_client: Any, make_queue: Any) -
 def test_close_with_a_stuck_server_times_out_yet_every_future_resolves(
     make_client: Any, sqs_client: Any, queue_url: str
 ) -> None:
-    client = make_client()
-    gate = threading.Event()
-    client.meta.events.register(
-        "before-send.sqs.SendMessageBatch", lambda **_: gate.wait(20) and None
-    )
+    client, gate = _gated_client(make_client)
     producer = BatchProducer(client, default_batch_interval=0, max_concurrent_sends=1,
                              flush_at_exit=False)  # fmt: skip
     futures = [producer.send(queue_url, f"m{i}") for i in range(25)]
