@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from sqsobs.embedded_sqs import ServerProcess as BaseServerProcess
+from sqsobs.testing import ServerProcess as BaseServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 
 from benchmarks.null_sqs import NullSQS
-from sqsobs.embedded_sqs import EmbeddedSQS
+from sqsobs.testing import EmbeddedSQS
 
 #: Same retention as dramatiq-sqs asks for, so its CreateQueue finds the queue unchanged.
 QUEUE_ATTRIBUTES = {"MessageRetentionPeriod": "1209600"}
@@ -122,7 +122,7 @@ class NullTarget(Target):
 
 
 class MotoTarget(Target):
-    """moto's server (patched, sqsobs.embedded_sqs): arrivals read back from the queues."""
+    """moto's server (patched, sqsobs.testing.EmbeddedSQS): arrivals read back from the queues."""
 
     name = "moto"
 

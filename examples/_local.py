@@ -30,7 +30,7 @@ def sqs_endpoint() -> str | None:
     if configured or os.environ.get("SQSOBS_EXAMPLE_REAL_AWS") == "1":
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         return configured
-    from sqsobs.embedded_sqs import EmbeddedSQS
+    from sqsobs.testing import EmbeddedSQS
 
     server = EmbeddedSQS().start()
     atexit.register(server.stop)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import typing
 
+from sqsobs._logs import configure_logging
 from sqsobs._version import __version__
 from sqsobs.errors import (
     AccessDenied,
@@ -41,20 +42,19 @@ from sqsobs.listener import (
     run_listeners,
     sqs_listener,
 )
-from sqsobs.logs import configure_logging
 from sqsobs.producer import BatchProducer, FailedMessage, FlushReason
 
 if typing.TYPE_CHECKING:
-    from sqsobs.telemetry.setup import Telemetry, configure_telemetry
+    from sqsobs.telemetry import Telemetry, configure_telemetry
 
 
 def __getattr__(name: str) -> object:
     # The OpenTelemetry SDK is imported only when configure_telemetry is asked for: an
     # application that wires OpenTelemetry itself never loads it through sqsobs.
     if name in ("Telemetry", "configure_telemetry"):
-        from sqsobs.telemetry import setup
+        import sqsobs.telemetry
 
-        return getattr(setup, name)
+        return getattr(sqsobs.telemetry, name)
     raise AttributeError(f"module 'sqsobs' has no attribute {name!r}")
 
 

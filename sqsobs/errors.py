@@ -44,6 +44,7 @@ __all__ = [
     "SqsError",
     "SqsObsError",
     "Throttled",
+    "is_throttling",
     "translate_client_error",
 ]
 
@@ -198,6 +199,19 @@ _THROTTLING_CODES = frozenset(
         "KMS.ThrottlingException",
     }
 )
+# Codes of other AWS services' throttling that reach SQS callers (KMS, per-entry batch codes)
+# contain one of these words.
+_THROTTLING_WORDS = ("throttl", "toomanyrequests", "slowdown")
+
+
+def is_throttling(code: str) -> bool:
+    """True when the AWS error ``code`` means throttling (whole calls and batch entries alike)."""
+    if code in _THROTTLING_CODES:
+        return True
+    lowered = code.lower()
+    return any(word in lowered for word in _THROTTLING_WORDS)
+
+
 _MISSING_QUEUE_CODES = frozenset(
     {
         "AWS.SimpleQueueService.NonExistentQueue",
@@ -220,7 +234,7 @@ def translate_client_error(error: BaseException, *, operation: str = "") -> SqsE
     code, status, message = _error_details(error)
     kwargs: dict[str, Any] = {"code": code, "operation": operation}
     text = f"{operation or 'SQS call'} failed: {code or type(error).__name__}: {message}"
-    if code in _THROTTLING_CODES or status == 429:
+    if is_throttling(code) or status == 429:
         return Throttled(text, retryable=True, **kwargs)
     if code in _MISSING_QUEUE_CODES:
         return QueueDoesNotExist(text, **kwargs)

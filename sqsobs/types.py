@@ -7,7 +7,6 @@ Example::
 
 from __future__ import annotations
 
-from sqsobs.listener.message import SqsMessage
-from sqsobs.listener.results import BatchResult
+from sqsobs.listener import BatchResult, SqsMessage
 
 __all__ = ["BatchResult", "SqsMessage"]

@@ -1,8 +1,9 @@
 """The test harness: a real SQS-compatible server over HTTP on loopback.
 
-By default a patched moto server (:mod:`sqsobs.embedded_sqs`) runs as its own process for the
-whole session and is stopped by its PID at the end. Set ``SQSOBS_TEST_SQS_ENDPOINT`` to run the
-same tests against another server (ElasticMQ, LocalStack). Integration tests never mock boto3.
+By default a patched moto server (:class:`sqsobs.testing.EmbeddedSQS`) runs as its own process
+for the whole session and is stopped by its PID at the end. Set ``SQSOBS_TEST_SQS_ENDPOINT`` to
+run the same tests against another server (ElasticMQ, LocalStack).
+Integration tests never mock boto3.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from sqsobs.embedded_sqs import EmbeddedSQS
+from sqsobs.testing import EmbeddedSQS
 
 # Dummy credentials: the test servers accept any, and no real AWS account must ever be reached.
 for _key, _value in {

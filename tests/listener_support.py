@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from sqsobs.listener.message import SqsMessage
+from sqsobs.listener._message import SqsMessage
 
 
 def send_bodies(client: Any, queue_url: str, bodies: list[str], **extra: Any) -> None:

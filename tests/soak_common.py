@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqsobs.embedded_sqs import EmbeddedSQS
+from sqsobs.testing import EmbeddedSQS
 
 ROOT = Path(__file__).resolve().parent.parent
 

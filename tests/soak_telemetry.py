@@ -40,7 +40,7 @@ def span_queue_length() -> int:
 
 def burst(count: int) -> None:
     """Record ``count`` spans as fast as possible, then report memory and the queue."""
-    from sqsobs.telemetry.spans import get_tracer
+    from sqsobs.telemetry._spans import get_tracer
 
     tracer = get_tracer()
     before = rss_kib()

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from sqsobs import BatchResult, Listener
+from sqsobs.telemetry._spans import error_type
 from sqsobs.telemetry.catalog import HANDLER_FAILURES, HEARTBEATS, PROPAGATION_SKIPPED
-from sqsobs.telemetry.spans import error_type
 from sqsobs.types import SqsMessage
 from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy

@@ -13,6 +13,24 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from sqsobs.errors import QueueDoesNotExist, Throttled
 from sqsobs.telemetry import catalog
+from sqsobs.telemetry._instruments import get_instruments
+from sqsobs.telemetry._spans import (
+    KINDS,
+    OP_CREATE,
+    OP_DELETE,
+    OP_HEARTBEAT,
+    OP_PROCESS,
+    OP_RECEIVE,
+    OP_RELEASE,
+    OP_SEND,
+    OPERATION_TYPES,
+    error_type,
+    get_tracer,
+    messaging_attributes,
+    metric_attributes,
+    record_error,
+    span_name,
+)
 from sqsobs.telemetry.catalog import (
     ATTR_DESTINATION,
     ATTR_ERROR_TYPE,
@@ -29,24 +47,6 @@ from sqsobs.telemetry.catalog import (
     MetricSpec,
     by_name,
     markdown_table,
-)
-from sqsobs.telemetry.instruments import get_instruments
-from sqsobs.telemetry.spans import (
-    KINDS,
-    OP_CREATE,
-    OP_DELETE,
-    OP_HEARTBEAT,
-    OP_PROCESS,
-    OP_RECEIVE,
-    OP_RELEASE,
-    OP_SEND,
-    OPERATION_TYPES,
-    error_type,
-    get_tracer,
-    messaging_attributes,
-    metric_attributes,
-    record_error,
-    span_name,
 )
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from sqsobs.dashboards import DASHBOARDS
+from sqsobs.cli._dashboards import DASHBOARDS
 from tests.helpers import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sqsobs.config import bool_setting, float_setting, int_setting, str_setting
+from sqsobs._config import bool_setting, float_setting, int_setting, str_setting
 from sqsobs.errors import ConfigError
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sqsobs import cli
-from sqsobs.dashboards import DASHBOARDS, render, write_dashboards
+from sqsobs.cli._dashboards import DASHBOARDS, render, write_dashboards
 from sqsobs.telemetry import catalog as c
 from sqsobs.telemetry.catalog import CATALOG
 
@@ -169,7 +169,7 @@ def test_write_dashboards_is_deterministic(tmp_path: Path) -> None:
 
 def test_the_library_does_not_import_the_grafana_sdk() -> None:
     code = (
-        "import sys, sqsobs, sqsobs.dashboards, sqsobs.cli;"
+        "import sys, sqsobs, sqsobs.cli._dashboards, sqsobs.cli;"
         "print('grafana_foundation_sdk' in sys.modules)"
     )
     out = subprocess.run(

@@ -48,7 +48,7 @@ class Prometheus:
     def __init__(self, binary: str, directory: Path, targets: dict[str, str]) -> None:
         import yaml
 
-        from sqsobs.embedded_sqs import free_port
+        from sqsobs.testing import free_port
 
         self.port = free_port()
         self.directory = directory
@@ -198,7 +198,7 @@ def workloads(sqs_server: Any, queue_url: str) -> Iterator[dict[str, Workload]]:
 def test_every_panel_returns_data_from_a_real_prometheus(
     workloads: dict[str, Workload], queue_url: str, tmp_path: Path
 ) -> None:
-    from sqsobs.dashboards import DASHBOARDS
+    from sqsobs.cli._dashboards import DASHBOARDS
 
     binary = require_binary("prometheus")
     targets = {role: f"127.0.0.1:{w.port}" for role, w in workloads.items()}
@@ -267,7 +267,7 @@ def _serve_metrics(service: str) -> None:
 
 def _producer(endpoint: str, queue_url: str) -> None:
     from sqsobs import BatchProducer, MessageTooLarge
-    from sqsobs.producer import build_sqs_client
+    from sqsobs._client import build_sqs_client
     from tests.faultproxy import Fault, FaultProxy
 
     _serve_metrics("producer")

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from sqsobs import cli, demo
-from sqsobs.demo import DemoResult, percentile, render_trace
+from sqsobs import cli
+from sqsobs.cli import _demo as demo
+from sqsobs.cli._demo import DemoResult, percentile, render_trace
 
 
 def demo_env(**extra: str) -> dict[str, str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import types
+
+import pytest
 
 import sqsobs
 from sqsobs import errors
@@ -42,3 +45,46 @@ def test_every_error_has_a_low_cardinality_error_type() -> None:
         value = getattr(errors, name)
         if isinstance(value, type) and issubclass(value, errors.SqsObsError):
             assert value.error_type.isidentifier(), name
+
+
+#: The advanced tier: what each subpackage's ``__init__`` offers. Everything in a ``_`` module
+#: that is not listed here (or at the top level) is private and may change without notice.
+SUBPACKAGE_API = {
+    "sqsobs.producer": {"BatchProducer", "FailedMessage", "FlushReason", "ProducerSettings"},
+    "sqsobs.listener": {
+        "BatchResult",
+        "InvalidBatchResult",
+        "Listener",
+        "ListenerSettings",
+        "SqsMessage",
+        "clear_listeners",
+        "registered_listeners",
+        "request_shutdown",
+        "run_listeners",
+        "sqs_listener",
+    },
+    "sqsobs.dramatiq": {
+        "BatchSQSBroker",
+        "DramatiqMessageTooLarge",
+        "FailedMessage",
+        "TracingMiddleware",
+        "TracingSQSConsumer",
+    },
+    "sqsobs.testing": {"EmbeddedSQS", "ServerProcess", "free_port", "wait_until_serving"},
+    "sqsobs.cli": {"build_parser", "main"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(SUBPACKAGE_API))
+def test_subpackage_api_is_stated(package: str) -> None:
+    module = importlib.import_module(package)
+    assert set(module.__all__) == SUBPACKAGE_API[package]
+    assert module.__all__ == sorted(module.__all__)
+    assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_telemetry_api_is_importable_and_sorted() -> None:
+    from sqsobs import telemetry
+
+    assert telemetry.__all__ == sorted(telemetry.__all__)
+    assert all(hasattr(telemetry, name) for name in telemetry.__all__)

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from sqsobs import Listener
-from sqsobs.embedded_sqs import EmbeddedSQS
 from sqsobs.telemetry.catalog import HEARTBEATS, MAX_EXTEND_EXCEEDED, POLL_ERRORS
+from sqsobs.testing import EmbeddedSQS
 from sqsobs.types import SqsMessage
 from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sqsobs import BatchProducer, SendFailed
-from sqsobs.embedded_sqs import EmbeddedSQS
+from sqsobs.testing import EmbeddedSQS
 from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from sqsobs.embedded_sqs import free_port
+from sqsobs.testing import free_port
 from tests.conftest import SqsServer
 from tests.soak_common import ROOT
 

@@ -20,7 +20,7 @@ def test_server_is_a_separate_process_on_loopback(sqs_server: SqsServer) -> None
     assert sqs_server.pid != os.getpid()
     os.kill(sqs_server.pid, 0)  # raises if no such process
     with open(f"/proc/{sqs_server.pid}/cmdline", "rb") as fh:
-        assert b"sqsobs.embedded_sqs" in fh.read()
+        assert b"sqsobs.testing._moto" in fh.read()
     assert urlparse(sqs_server.endpoint_url).hostname == "127.0.0.1"
 
 

@@ -17,8 +17,8 @@ from opentelemetry import trace
 
 from sqsobs import Listener, request_shutdown, run_listeners, sqs_listener
 from sqsobs.errors import ConfigError
-from sqsobs.listener.health import HealthServer
-from sqsobs.listener.registry import clear_listeners
+from sqsobs.listener._health import HealthServer
+from sqsobs.listener._registry import clear_listeners
 from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED, POLL_ERRORS
 from sqsobs.types import SqsMessage
 from tests.faultproxy import Fault, FaultProxy

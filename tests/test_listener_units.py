@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from sqsobs.errors import ConfigError
-from sqsobs.listener.acker import Acker
-from sqsobs.listener.heartbeat import Heartbeat
-from sqsobs.listener.message import SqsMessage
-from sqsobs.listener.observe import ListenerTelemetry
-from sqsobs.listener.results import BatchResult, InvalidBatchResult, failed_indexes
-from sqsobs.listener.settings import ListenerSettings
+from sqsobs.listener._acker import Acker
+from sqsobs.listener._heartbeat import Heartbeat
+from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._results import BatchResult, InvalidBatchResult, failed_indexes
+from sqsobs.listener._settings import ListenerSettings
+from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED
 from sqsobs.types import BatchResult as SeedBatchResult
 from sqsobs.types import SqsMessage as SeedSqsMessage

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from sqsobs import ConfigError, configure_logging
-from sqsobs.logs import DEFAULT_PLAIN_FORMAT
-from sqsobs.telemetry.spans import get_tracer
+from sqsobs._logs import DEFAULT_PLAIN_FORMAT
+from sqsobs.telemetry._spans import get_tracer
 
 LOG_VARIABLES = ("LOG_LEVEL", "LOG_USE_COLOR", "LOG_FORMAT", "LOG_PLAIN_FORMAT", "LOG_DATEFMT")
 ANSI = "\x1b["

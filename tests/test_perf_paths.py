@@ -11,7 +11,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 
 from sqsobs.dramatiq import BatchSQSBroker
 from sqsobs.limits import attribute_size
-from sqsobs.telemetry.propagation import inject_context, inject_context_size
+from sqsobs.telemetry._propagation import inject_context, inject_context_size
 from tests.conftest import REGION
 
 

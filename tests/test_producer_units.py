@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
+from sqsobs._backoff import Backoff
 from sqsobs.errors import ConfigError
-from sqsobs.producer.messages import FlushReason, PendingMessage
-from sqsobs.producer.observe import QueueTelemetry
-from sqsobs.producer.packing import pack
-from sqsobs.producer.pool import SendPool
-from sqsobs.producer.queues import NEVER, QueueInfo, QueueState, QueueStats, due_reason
-from sqsobs.producer.sender import backoff_seconds, classify
-from sqsobs.producer.settings import resolve_settings
-from sqsobs.telemetry.instruments import get_instruments
+from sqsobs.producer._messages import FlushReason, PendingMessage
+from sqsobs.producer._packing import pack
+from sqsobs.producer._pool import SendPool
+from sqsobs.producer._queues import NEVER, QueueInfo, QueueState, QueueStats, due_reason
+from sqsobs.producer._sender import classify
+from sqsobs.producer._settings import resolve_settings
+from sqsobs.producer._telemetry import QueueTelemetry
+from sqsobs.telemetry._instruments import get_instruments
 
 MIB = 1_048_576
 
@@ -85,11 +86,13 @@ def test_due_reason_bytes_manual_zero_interval_and_fifo_blocking() -> None:
 
 
 def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
-    assert backoff_seconds(1, base=0.2, cap=20, rand=lambda: 1.0) == pytest.approx(0.2)
-    assert backoff_seconds(4, base=0.2, cap=20, rand=lambda: 1.0) == pytest.approx(1.6)
-    assert backoff_seconds(20, base=0.2, cap=20, rand=lambda: 1.0) == 20
-    assert backoff_seconds(3, base=0.2, cap=20, rand=lambda: 0.0) == 0
-    assert 0 <= backoff_seconds(2, base=0.2, cap=20) <= 0.4
+    policy = Backoff(0.2, 20)
+    assert policy.delay(1, rand=lambda: 1.0) == pytest.approx(0.2)
+    assert policy.delay(4, rand=lambda: 1.0) == pytest.approx(1.6)
+    assert policy.delay(20, rand=lambda: 1.0) == 20
+    assert policy.delay(3, rand=lambda: 0.0) == 0
+    assert 0 <= policy.delay(2) <= 0.4
+    assert Backoff(30, 600, jitter=False).delay(10**6) == 600  # no overflow on huge attempts
 
 
 def test_classify_per_entry_results() -> None:

@@ -12,8 +12,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from sqsobs.telemetry.catalog import PROPAGATION_SKIPPED
-from sqsobs.telemetry.propagation import (
+from sqsobs.telemetry._propagation import (
     AWS_TRACE_HEADER,
     REASON_ATTRIBUTE_TAKEN,
     REASON_ERROR,
@@ -25,7 +24,8 @@ from sqsobs.telemetry.propagation import (
     inject_context,
     xray_trace_header,
 )
-from sqsobs.telemetry.spans import KINDS, OP_CREATE, OP_PROCESS, get_tracer, span_name
+from sqsobs.telemetry._spans import KINDS, OP_CREATE, OP_PROCESS, get_tracer, span_name
+from sqsobs.telemetry.catalog import PROPAGATION_SKIPPED
 from tests.helpers import drain_queue
 
 VALID_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

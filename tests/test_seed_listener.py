@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from sqsobs import sqs_listener
-from sqsobs.listener.registry import clear_listeners, registered_listeners
+from sqsobs.listener._registry import clear_listeners, registered_listeners
 from tests.helpers import wait_for
 from tests.listener_support import queue_counts
 

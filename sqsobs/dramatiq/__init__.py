@@ -11,9 +11,9 @@ Example::
 
 from __future__ import annotations
 
-from sqsobs.dramatiq.broker import BatchSQSBroker, DramatiqMessageTooLarge, TracingSQSConsumer
-from sqsobs.dramatiq.middleware import TracingMiddleware
-from sqsobs.producer.messages import FailedMessage
+from sqsobs.dramatiq._broker import BatchSQSBroker, DramatiqMessageTooLarge, TracingSQSConsumer
+from sqsobs.dramatiq._middleware import TracingMiddleware
+from sqsobs.producer import FailedMessage
 
 __all__ = [
     "BatchSQSBroker",

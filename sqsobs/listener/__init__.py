@@ -14,17 +14,17 @@ Example::
 
 from __future__ import annotations
 
-from sqsobs.listener.listener import Listener
-from sqsobs.listener.message import SqsMessage
-from sqsobs.listener.registry import (
+from sqsobs.listener._listener import Listener
+from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._registry import (
     clear_listeners,
     registered_listeners,
     request_shutdown,
     run_listeners,
     sqs_listener,
 )
-from sqsobs.listener.results import BatchResult, InvalidBatchResult
-from sqsobs.listener.settings import ListenerSettings
+from sqsobs.listener._results import BatchResult, InvalidBatchResult
+from sqsobs.listener._settings import ListenerSettings
 
 __all__ = [
     "BatchResult",

@@ -10,9 +10,8 @@ Example::
 
 from __future__ import annotations
 
-from sqsobs.producer.client import build_sqs_client
-from sqsobs.producer.messages import FailedMessage, FlushReason
-from sqsobs.producer.producer import BatchProducer
-from sqsobs.producer.settings import ProducerSettings
+from sqsobs.producer._messages import FailedMessage, FlushReason
+from sqsobs.producer._producer import BatchProducer
+from sqsobs.producer._settings import ProducerSettings
 
-__all__ = ["BatchProducer", "FailedMessage", "FlushReason", "ProducerSettings", "build_sqs_client"]
+__all__ = ["BatchProducer", "FailedMessage", "FlushReason", "ProducerSettings"]

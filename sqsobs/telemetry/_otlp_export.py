@@ -1,6 +1,6 @@
 """OTLP span exporters that encode with :mod:`sqsobs.telemetry._span_encoding` (part of setup).
 
-Only :mod:`sqsobs.telemetry.setup` uses this module, and the exporter packages are imported
+Only :mod:`sqsobs.telemetry._setup` uses this module, and the exporter packages are imported
 inside its functions, as setup does. The exporters are the stock ones; only the step that turns
 spans into an ``ExportTraceServiceRequest`` changes, so endpoints, headers, TLS, compression,
 timeouts, retries and the exporters' own metrics behave as documented upstream. If encoding

@@ -1,6 +1,6 @@
 """The metric catalog: every instrument sqsobs records, as data.
 
-Instruments (:mod:`sqsobs.telemetry.instruments`), the README's metric table and the Grafana
+Instruments (:mod:`sqsobs.telemetry._instruments`), the README's metric table and the Grafana
 dashboards are all generated from :data:`CATALOG`. Names follow the OpenTelemetry messaging
 semantic conventions where they cover the thing, and ``sqsobs.*`` for the rest.
 
@@ -197,12 +197,12 @@ RETRIES = MetricSpec(
     _QUEUE_ERR, "producer",
 )  # fmt: skip
 MESSAGES_FAILED = MetricSpec(
-    "sqsobs.producer.messages.failed", "counter", "{message}",
+    "sqsobs.producer._messages.failed", "counter", "{message}",
     "Accepted messages that were never delivered (retries exhausted, rejected, cleared).",
     _QUEUE_ERR, "producer",
 )  # fmt: skip
 MESSAGES_REJECTED = MetricSpec(
-    "sqsobs.producer.messages.rejected", "counter", "{message}",
+    "sqsobs.producer._messages.rejected", "counter", "{message}",
     "Messages refused at send() (invalid, too large, buffer full, closed).",
     _QUEUE_ERR, "producer",
 )  # fmt: skip
@@ -229,12 +229,12 @@ HANDLER_FAILURES = MetricSpec(
     _QUEUE_ERR, "listener",
 )  # fmt: skip
 MESSAGE_AGE = MetricSpec(
-    "sqsobs.listener.message.age", "histogram", "s",
+    "sqsobs.listener._message.age", "histogram", "s",
     "Age of a message when received: now minus its SentTimestamp.",
     _QUEUE, "listener", _AGE_BUCKETS,
 )  # fmt: skip
 RECEIVE_COUNT = MetricSpec(
-    "sqsobs.listener.message.receives", "histogram", "{receive}",
+    "sqsobs.listener._message.receives", "histogram", "{receive}",
     "ApproximateReceiveCount of each received message (1 = first delivery).",
     _QUEUE, "listener", _RECEIVE_COUNT_BUCKETS,
 )  # fmt: skip

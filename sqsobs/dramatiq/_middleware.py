@@ -1,0 +1,132 @@
+"""Worker-side tracing for dramatiq: each actor call runs in a ``process {queue}`` CONSUMER span.
+
+The span's parent is the producer's ``create {queue}`` span, read from the SQS message
+attributes (W3C ``traceparent``) or the ``AWSTraceHeader`` system attribute, so the actor's work
+belongs to the trace of the request that enqueued it. A failing actor marks the span failed.
+:class:`BatchSQSBroker` installs the middleware and receives messages with their attributes;
+for a plain ``SQSBroker`` the span still appears, as a new trace.
+
+Example::
+
+    broker.add_middleware(TracingMiddleware())
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, TracerProvider
+
+from sqsobs._urls import queue_name
+from sqsobs.telemetry import (
+    OP_PROCESS,
+    extract_context,
+    get_tracer,
+    messaging_attributes,
+    record_error,
+)
+
+__all__ = ["TracingMiddleware", "sqs_queue_name"]
+
+logger = logging.getLogger(__name__)
+
+ATTR_ACTOR = "sqsobs.dramatiq.actor"
+
+
+def _queue_url(message: Any) -> str | None:
+    url = getattr(getattr(message, "_sqs_message", None), "queue_url", None)
+    return url if isinstance(url, str) and url else None
+
+
+def sqs_queue_name(message: Any) -> str:
+    """The SQS queue a received dramatiq message came from (else its dramatiq queue name)."""
+    url = _queue_url(message)
+    if url is not None:
+        return queue_name(url)
+    return str(message.queue_name)
+
+
+def _carrier(message: Any) -> dict[str, Any]:
+    raw = getattr(message, "_sqs_message", None)
+    if raw is None:
+        return {}
+    carrier: dict[str, Any] = {}
+    # Resource attributes load from the receive response; never trigger an extra call.
+    meta = getattr(raw, "meta", None)
+    data = getattr(meta, "data", None) or {}
+    if isinstance(data, dict):
+        carrier["MessageAttributes"] = data.get("MessageAttributes") or {}
+        carrier["Attributes"] = data.get("Attributes") or {}
+        carrier["MessageId"] = data.get("MessageId")
+    return carrier
+
+
+class TracingMiddleware(dramatiq.Middleware):
+    """Opens a ``process {queue}`` span around each actor call, parented on the producer."""
+
+    def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
+        self._tracer = get_tracer(tracer_provider)
+        self._local = threading.local()
+
+    def _stack(self) -> list[tuple[str, Span, object]]:
+        stack: list[tuple[str, Span, object]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """Start the span and make it current for the actor."""
+        try:
+            queue = sqs_queue_name(message)
+            carrier = _carrier(message)
+            parent = extract_context(carrier, destination=queue) if carrier else None
+            message_id = carrier.get("MessageId")
+            attributes = messaging_attributes(
+                OP_PROCESS,
+                queue,
+                queue_url=_queue_url(message),
+                message_id=message_id if isinstance(message_id, str) else None,
+            )
+            attributes[ATTR_ACTOR] = str(message.actor_name)
+            span = self._tracer.start_span(
+                f"{OP_PROCESS} {queue}", context=parent, kind=SpanKind.CONSUMER,
+                attributes=attributes,
+            )  # fmt: skip
+            token = otel_context.attach(trace.set_span_in_context(span))
+            self._stack().append((str(message.message_id), span, token))
+        except Exception:  # tracing must never stop a message from being processed
+            logger.debug("could not start the process span", exc_info=True)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """End the span; a failed actor call marks it failed."""
+        self._finish(message, exception, skipped=False)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        """End the span of a message another middleware skipped."""
+        self._finish(message, None, skipped=True)
+
+    def _finish(self, message: Any, exception: BaseException | None, *, skipped: bool) -> None:
+        stack = self._stack()
+        if not stack or stack[-1][0] != str(message.message_id):
+            return
+        _, span, token = stack.pop()
+        try:
+            if exception is not None:
+                record_error(span, exception)
+            if skipped:
+                span.set_attribute("sqsobs.dramatiq.skipped", True)
+            span.end()
+        finally:
+            otel_context.detach(token)  # type: ignore[arg-type]

@@ -1,0 +1,265 @@
+"""Settles handled messages: deletes successes and releases others, in batches, on one thread.
+
+Deletes are gathered into DeleteMessageBatch calls of up to 10 (waiting at most
+``linger_seconds`` for a batch to fill, unless the caller says the batch is complete); every entry
+of the answer is checked, and entries SQS failed on its side (or whole calls that failed
+retryably) are sent again, up to ``max_attempts``. Releases (failed messages with a retry backoff,
+messages not started at shutdown, filtered messages) are ChangeMessageVisibilityBatch calls.
+
+Example::
+
+    acker = Acker(client=c, queue_url=url, telemetry=tel)
+    acker.start()
+    acker.delete(messages, complete=True)
+    acker.release(unstarted, visibility_seconds=0)
+    acker.stop(timeout_seconds=5)   # flushes everything first
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import SpanContext
+
+from sqsobs._backoff import Backoff
+from sqsobs.errors import SqsError
+from sqsobs.limits import MAX_BATCH_ENTRIES
+from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, delete_batch
+from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._telemetry import ListenerTelemetry, creation_context
+from sqsobs.telemetry import OP_DELETE, OP_RELEASE, error_type
+
+__all__ = ["Acker"]
+
+logger = logging.getLogger(__name__)
+
+
+#: Before resending a whole failed call: full jitter up to 0.1 s * 2**(attempt-1), at most 1 s.
+CALL_BACKOFF = Backoff(base_seconds=0.1, max_seconds=1.0)
+
+
+@dataclass
+class _Item:
+    handle: str
+    message_id: str
+    visibility: int = -1  # -1: delete; otherwise the visibility timeout to set
+    attempts: int = 0
+    creation: SpanContext | None = None  # the producer's context, linked from the settle span
+
+
+class Acker:
+    """Batches DeleteMessageBatch / ChangeMessageVisibilityBatch calls on its own thread."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        queue_url: str,
+        telemetry: ListenerTelemetry,
+        linger_seconds: float = 0.05,
+        max_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+        before_send: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._telemetry = telemetry
+        self._linger = linger_seconds
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        # Called with the receipt handles of each batch right before it is sent (the heartbeat
+        # lets go of them there: held while waiting, never extended after the call).
+        self._before_send = before_send
+        self._deletes: list[_Item] = []
+        self._releases: list[_Item] = []
+        self._urgent = False
+        self._oldest = 0.0
+        self._busy = False
+        self._stopping = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        #: Calls made, by operation (for tests and stats).
+        self.calls = {OP_DELETE: 0, OP_RELEASE: 0}
+        #: Messages deleted successfully.
+        self.deleted = 0
+
+    def start(self, name: str = "sqsobs-acker") -> None:
+        """Start the acker thread."""
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def delete(self, messages: Iterable[SqsMessage], *, complete: bool = False) -> None:
+        """Queue ``messages`` for deletion; ``complete`` sends without waiting for more."""
+        items = [
+            _Item(m.receipt_handle, m.message_id, creation=creation_context(m)) for m in messages
+        ]
+        if not items:
+            return
+        with self._cond:
+            if not self._deletes:
+                self._oldest = time.monotonic()
+            self._deletes.extend(items)
+            self._urgent |= complete
+            self._cond.notify_all()
+
+    def release(self, messages: Iterable[SqsMessage], *, visibility_seconds: int) -> None:
+        """Queue ``messages`` to become visible again in ``visibility_seconds``."""
+        items = [
+            _Item(m.receipt_handle, m.message_id, visibility_seconds, creation=creation_context(m))
+            for m in messages
+        ]
+        if not items:
+            return
+        with self._cond:
+            self._releases.extend(items)
+            self._cond.notify_all()
+
+    def flush(self, timeout_seconds: float | None = None) -> bool:
+        """Wait until everything queued has been sent; return False on timeout."""
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        with self._cond:
+            self._urgent = True
+            self._cond.notify_all()
+            while self._deletes or self._releases or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def stop(self, timeout_seconds: float | None = None) -> bool:
+        """Flush, then stop the thread; return False if the flush did not finish in time."""
+        flushed = self.flush(timeout_seconds)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout_seconds)
+        return flushed
+
+    def pending(self) -> int:
+        """Items waiting to be sent."""
+        with self._cond:
+            return len(self._deletes) + len(self._releases)
+
+    def _run(self) -> None:
+        while True:
+            batch, operation = self._next_batch()
+            if operation is None:
+                return
+            try:
+                self._send(batch, operation)
+            except Exception:  # never lose the thread; the messages come back on their own
+                logger.exception("settling %d message(s) on %s failed", len(batch), self._queue_url)
+                self._telemetry.settled(len(batch))
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _next_batch(self) -> tuple[list[_Item], str | None]:
+        with self._cond:
+            while True:
+                if self._releases:
+                    return self._take(self._releases), OP_RELEASE
+                if self._deletes:
+                    if self._ready_to_delete():
+                        return self._take(self._deletes), OP_DELETE
+                    continue
+                if self._stopping:
+                    return [], None
+                self._urgent = False
+                self._cond.wait()
+
+    def _ready_to_delete(self) -> bool:
+        """True when a delete batch should go now; else waits (lock held) up to the linger."""
+        if len(self._deletes) >= MAX_BATCH_ENTRIES or self._urgent or self._stopping:
+            return True
+        remaining = self._oldest + self._linger - time.monotonic()
+        if remaining <= 0:
+            return True
+        self._cond.wait(remaining)
+        return False
+
+    def _take(self, items: list[_Item]) -> list[_Item]:
+        batch = items[:MAX_BATCH_ENTRIES]
+        del items[:MAX_BATCH_ENTRIES]
+        # What is left waited as long as the oldest entry taken: it goes without a new linger.
+        self._oldest = 0.0 if items is self._deletes else self._oldest
+        if not self._deletes and not self._releases:
+            self._urgent = False
+        self._busy = True
+        return batch
+
+    def _send(self, batch: list[_Item], operation: str) -> None:
+        if self._before_send is not None:
+            self._before_send([item.handle for item in batch])
+        self.calls[operation] += 1
+        try:
+            links = [item.creation for item in batch if item.creation is not None]
+            with self._telemetry.call_span(operation, len(batch), links):
+                outcome = self._call(batch, operation)
+        except SqsError as error:
+            self._whole_call_failed(batch, operation, error)
+            return
+        by_handle = {item.handle: item for item in batch}
+        retry = [by_handle[h] for h, (_, retryable) in outcome.failed.items() if retryable]
+        retry = [item for item in retry if item.attempts + 1 < self._max_attempts]
+        self._record(operation, outcome, len(retry))
+        if retry:
+            self._requeue(retry, operation)
+
+    def _call(self, batch: list[_Item], operation: str) -> BatchOutcome:
+        if operation == OP_DELETE:
+            return delete_batch(self._client, self._queue_url, [i.handle for i in batch])
+        entries = [(item.handle, item.visibility) for item in batch]
+        return change_visibility_batch(self._client, self._queue_url, entries)
+
+    def _record(self, operation: str, outcome: BatchOutcome, retried: int) -> None:
+        final_failures = len(outcome.failed) - retried
+        if operation == OP_DELETE:
+            self.deleted += len(outcome.succeeded)
+            self._telemetry.deletes(len(outcome.succeeded))
+            for code, retryable in outcome.failed.values():
+                if not retryable:
+                    self._telemetry.deletes(1, code)
+        self._telemetry.settled(len(outcome.succeeded) + final_failures)
+        if outcome.failed:
+            logger.warning(
+                "%s on %s: %d of %d entries failed (%s); %d will be retried",
+                operation, self._queue_url, len(outcome.failed),
+                len(outcome.succeeded) + len(outcome.failed),
+                sorted({code for code, _ in outcome.failed.values()}), retried,
+            )  # fmt: skip
+
+    def _whole_call_failed(self, batch: list[_Item], operation: str, error: SqsError) -> None:
+        kind = error_type(error)
+        retry = [item for item in batch if item.attempts + 1 < self._max_attempts]
+        if not error.retryable:
+            retry = []
+        lost = len(batch) - len(retry)
+        if operation == OP_DELETE and lost:
+            self._telemetry.deletes(lost, kind)
+        self._telemetry.settled(lost)
+        logger.warning(
+            "%s of %d message(s) on %s failed (%s); %s",
+            operation, len(batch), self._queue_url, kind,
+            "retrying" if retry else "they will come back after their visibility timeout",
+        )  # fmt: skip
+        if retry:
+            self._sleep(CALL_BACKOFF.delay(batch[0].attempts + 1))
+            self._requeue(retry, operation)
+
+    def _requeue(self, items: list[_Item], operation: str) -> None:
+        for item in items:
+            item.attempts += 1
+        with self._cond:
+            target = self._deletes if operation == OP_DELETE else self._releases
+            target[:0] = items
+            self._urgent = True
+            self._cond.notify_all()

@@ -1,0 +1,253 @@
+"""``@sqs_listener`` registers handlers; ``run_listeners()`` runs them all until SIGTERM/SIGINT.
+
+One signal handler serves every listener: the first SIGTERM or SIGINT stops receiving on all of
+them at once and drains (in-flight handlers finish with their heartbeats going on, deletes are
+flushed, received-but-unstarted messages are made visible again), within the shutdown timeout;
+``run_listeners()`` then returns and the process can exit 0. A second signal exits at once.
+
+Example::
+
+    @sqs_listener(queue_url="orders", mode="per_message", worker_threads=4)
+    def handle(msg: SqsMessage) -> bool:
+        return True
+
+    if __name__ == "__main__":
+        run_listeners()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, TypeVar
+
+from sqsobs.listener._health import HealthServer
+from sqsobs.listener._listener import Listener
+from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._settings import ListenerSettings
+
+__all__ = [
+    "clear_listeners",
+    "registered_listeners",
+    "request_shutdown",
+    "run_listeners",
+    "sqs_listener",
+]
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: How often the main thread looks for a shutdown request (a plain poll: signal-safe).
+_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    """A registered handler and the arguments its :class:`Listener` is built with."""
+
+    handler: Callable[..., Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    health_check_port: int | None = None
+
+    def build(self) -> Listener:
+        """A new Listener (environment variables are read now)."""
+        return Listener(self.handler, **self.options)
+
+
+_registry: list[ListenerSpec] = []
+_registry_lock = threading.Lock()
+_shutdown = threading.Event()
+
+
+def sqs_listener(
+    queue_url: str | None = None,
+    *,
+    mode: str = "batch",
+    wait_time: int | None = None,
+    batch_size: int | None = None,
+    visibility_secs: int | None = None,
+    max_extend: int | None = None,
+    worker_threads: int | None = None,
+    poller_threads: int | None = None,
+    idle_sleep_max: float | None = None,
+    shutdown_timeout_seconds: float | None = None,
+    filter_fn: Callable[[SqsMessage], bool] | None = None,
+    retry_backoff: bool = False,
+    retry_backoff_base: int = 30,
+    retry_backoff_max: int = 600,
+    on_success: Callable[[SqsMessage], Any] | None = None,
+    on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
+    health_check_port: int | None = None,
+    client: Any = None,
+    trace_empty_receives: bool = False,
+) -> Callable[[F], F]:
+    """Register the decorated function as the handler of a queue; return it unchanged.
+
+    ``queue_url`` is a URL or a queue name (default: the ``QUEUE_URL`` environment variable).
+    ``mode="batch"`` calls ``handler(list[SqsMessage])`` which returns a
+    :class:`~sqsobs.listener._results.BatchResult` (or Lambda's ``batchItemFailures`` dict);
+    ``mode="per_message"`` calls ``handler(SqsMessage)`` which returns True to delete.
+    Explicit arguments are validated now; environment variables when the listener starts.
+    """
+    # Fail at decoration for a bad explicit argument, naming it (the queue may come later).
+    ListenerSettings.resolve(
+        queue=queue_url or "deferred", mode=mode, wait_time=wait_time, batch_size=batch_size,
+        visibility_secs=visibility_secs, max_extend=max_extend, worker_threads=worker_threads,
+        poller_threads=poller_threads, idle_sleep_max=idle_sleep_max,
+        shutdown_timeout_seconds=shutdown_timeout_seconds, retry_backoff=retry_backoff,
+        retry_backoff_base=retry_backoff_base, retry_backoff_max=retry_backoff_max, environ={},
+    )  # fmt: skip
+    options: dict[str, Any] = {
+        "queue_url": queue_url, "mode": mode, "wait_time": wait_time, "batch_size": batch_size,
+        "visibility_secs": visibility_secs, "max_extend": max_extend,
+        "worker_threads": worker_threads, "poller_threads": poller_threads,
+        "idle_sleep_max": idle_sleep_max,
+        "shutdown_timeout_seconds": shutdown_timeout_seconds, "filter_fn": filter_fn,
+        "retry_backoff": retry_backoff, "retry_backoff_base": retry_backoff_base,
+        "retry_backoff_max": retry_backoff_max, "on_success": on_success,
+        "on_failure": on_failure, "client": client, "trace_empty_receives": trace_empty_receives,
+    }  # fmt: skip
+
+    def register(func: F) -> F:
+        with _registry_lock:
+            _registry.append(ListenerSpec(func, options, health_check_port))
+        logger.debug("registered %s (mode=%s)", getattr(func, "__name__", func), mode)
+        return func
+
+    return register
+
+
+def registered_listeners() -> list[ListenerSpec]:
+    """The handlers registered so far, in order."""
+    with _registry_lock:
+        return list(_registry)
+
+
+def clear_listeners() -> None:
+    """Forget every registered handler (for tests and re-configuration)."""
+    with _registry_lock:
+        _registry.clear()
+
+
+def request_shutdown() -> None:
+    """Ask a running :func:`run_listeners` to drain and return, as SIGTERM does."""
+    _shutdown.set()
+
+
+def run_listeners(
+    *,
+    block: bool = True,
+    shutdown_timeout_seconds: float | None = None,
+    configure_logs: bool = True,
+    install_signal_handlers: bool = True,
+) -> list[Listener]:
+    """Start every registered listener; with ``block``, run until SIGTERM/SIGINT and drain.
+
+    Settings (arguments and environment variables) of every listener are checked before any
+    starts; a missing queue or denied access raises before polling begins. With
+    ``block=False`` the started listeners are returned at once and the caller stops them.
+    Returns the listeners (stopped, when ``block`` is true).
+    """
+    specs = registered_listeners()
+    if not specs:
+        raise RuntimeError("no listeners registered: decorate a function with @sqs_listener")
+    if configure_logs:
+        _configure_logs()
+    listeners = [spec.build() for spec in specs]
+    _start_all(listeners)
+    servers = _start_health(specs, listeners)
+    if not block:
+        return listeners
+    _shutdown.clear()
+    previous = _install_signals() if install_signal_handlers else {}
+    try:
+        while not _shutdown.is_set():
+            time.sleep(_POLL_SECONDS)
+        _drain(listeners, shutdown_timeout_seconds)
+    finally:
+        _restore_signals(previous)
+        for server in servers:
+            server.stop()
+    return listeners
+
+
+def _configure_logs() -> None:
+    """Use sqsobs' logging setup only if the application configured none."""
+    if logging.getLogger().handlers:
+        return
+    from sqsobs._logs import configure_logging
+
+    configure_logging()
+
+
+def _start_all(listeners: list[Listener]) -> None:
+    started: list[Listener] = []
+    try:
+        for listener in listeners:
+            started.append(listener.start())
+    except BaseException:
+        for listener in started:
+            listener.stop(timeout_seconds=5.0)
+        raise
+    logger.info("%d listener(s) running", len(listeners))
+
+
+def _start_health(specs: list[ListenerSpec], listeners: list[Listener]) -> list[HealthServer]:
+    by_port: dict[int, list[Listener]] = {}
+    for spec, listener in zip(specs, listeners, strict=True):
+        if spec.health_check_port is not None:
+            by_port.setdefault(spec.health_check_port, []).append(listener)
+    return [HealthServer(port, group).start() for port, group in by_port.items()]
+
+
+def _drain(listeners: list[Listener], timeout_seconds: float | None) -> None:
+    """Stop receiving everywhere at once, then let every listener finish in parallel."""
+    for listener in listeners:
+        listener.request_stop()
+    timeout = timeout_seconds
+    if timeout is None:
+        timeout = max(listener.settings.shutdown_timeout_seconds for listener in listeners)
+    deadline = time.monotonic() + timeout
+    joiners = [
+        threading.Thread(
+            target=listener.join, args=(max(0.0, deadline - time.monotonic()),), daemon=True
+        )
+        for listener in listeners
+    ]
+    for joiner in joiners:
+        joiner.start()
+    for joiner in joiners:
+        joiner.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    logger.info("all listeners drained")
+
+
+def _install_signals() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        logger.debug("not the main thread: no signal handlers installed")
+        return {}
+    previous: dict[int, Any] = {}
+    for signum in _SIGNALS:
+        previous[signum] = signal.signal(signum, _on_signal)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _shutdown.is_set():
+        # A second signal: the operator wants out now. Undeleted messages come back on their own.
+        os.write(2, f"sqsobs: second {signal.Signals(signum).name}; exiting now\n".encode())
+        os._exit(128 + signum)
+    logger.info("%s received: draining listeners", signal.Signals(signum).name)
+    _shutdown.set()

@@ -1,0 +1,75 @@
+"""Building one SendMessageBatch entry: the user's fields plus the trace context.
+
+Example::
+
+    entry, size = build_entry("hello", None, size=5, destination="orders", room_bytes=1000,
+                              context=context, delay_seconds=None, group_id=None,
+                              deduplication_id=None, xray=False)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+
+from sqsobs.telemetry import AWS_TRACE_HEADER, inject_context_size, xray_trace_header
+
+__all__ = ["Attributes", "build_entry", "inject_trace"]
+
+logger = logging.getLogger(__name__)
+
+Attributes = Mapping[str, Mapping[str, Any]]
+
+
+def inject_trace(
+    final: dict[str, Any],
+    user: Attributes | None,
+    context: Context,
+    destination: str,
+    room_bytes: int,
+) -> int:
+    """Add the trace context to ``final`` if it fits; return the bytes it added."""
+    try:
+        return inject_context_size(
+            final, destination=destination, context=context, room_bytes=room_bytes
+        )
+    except Exception:  # a broken propagator must not stop the message
+        logger.debug("trace context injection failed for %s", destination, exc_info=True)
+        return 0
+
+
+def build_entry(
+    body: str,
+    attributes: Attributes | None,
+    *,
+    size: int,
+    destination: str,
+    room_bytes: int,
+    context: Context,
+    delay_seconds: int | None,
+    group_id: str | None,
+    deduplication_id: str | None,
+    xray: bool,
+) -> tuple[dict[str, Any], int]:
+    """The request entry (its ``Id`` set later) and the message's final size in bytes."""
+    final = dict(attributes) if attributes else {}
+    size += inject_trace(final, attributes, context, destination, room_bytes)
+    entry: dict[str, Any] = {"Id": "", "MessageBody": body}
+    if final:
+        entry["MessageAttributes"] = final
+    if delay_seconds is not None:
+        entry["DelaySeconds"] = delay_seconds
+    if group_id is not None:
+        entry["MessageGroupId"] = group_id
+    if deduplication_id is not None:
+        entry["MessageDeduplicationId"] = deduplication_id
+    if xray:
+        header = xray_trace_header(context)
+        if header is not None:
+            entry["MessageSystemAttributes"] = {
+                AWS_TRACE_HEADER: {"DataType": "String", "StringValue": header}
+            }
+    return entry, size
