@@ -1,4 +1,4 @@
-"""The ``sqsobs`` command: ``sqsobs demo`` and ``sqsobs dashboards``.
+"""The ``sqsobs`` command: ``demo`` and ``dashboards``.
 
 Example::
 
@@ -17,10 +17,7 @@ from pathlib import Path
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``sqsobs`` command."""
-    parser = argparse.ArgumentParser(prog="sqsobs", description="Observable Amazon SQS.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
         "demo", help="send messages through the producer and the listener, then report"
     )
@@ -33,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--prometheus-port", type=int, default=9464, help="0: any free port")
     demo.add_argument("--workers", type=int, default=16, help="listener worker threads")
+
+
+def _add_dashboards(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     boards = commands.add_parser(
         "dashboards", help="write the Grafana dashboards generated from the metric catalog"
     )
@@ -42,41 +42,49 @@ def build_parser() -> argparse.ArgumentParser:
     boards.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if a file differs"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sqsobs`` command."""
+    parser = argparse.ArgumentParser(prog="sqsobs", description="Observable Amazon SQS.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(commands)
+    _add_dashboards(commands)
     return parser
 
 
-def _dashboards_command(output: Path, *, check: bool) -> int:
-    from sqsobs.cli._dashboards import DASHBOARDS, render, write_dashboards
+def _demo_command(args: argparse.Namespace) -> int:
+    from sqsobs.cli._demo import run_demo
+    from sqsobs.cli._demo_options import DemoOptions
 
-    if not check:
+    options = DemoOptions(
+        messages=args.messages,
+        endpoint_url=args.endpoint_url,
+        prometheus_port=args.prometheus_port,
+        keep_serving=args.keep_serving,
+        worker_threads=args.workers,
+    )
+    return 0 if run_demo(options).ok else 1
+
+
+def _dashboards_command(args: argparse.Namespace) -> int:
+    from sqsobs.cli._dashboards import stale_dashboards, write_dashboards
+
+    output: Path = args.output
+    if not args.check:
         for path in write_dashboards(output):
             print(f"wrote {path}")
         return 0
-    stale = [
-        d.filename
-        for d in DASHBOARDS
-        if not (output / d.filename).is_file()
-        or (output / d.filename).read_text(encoding="utf-8") != render(d)
-    ]
-    for name in stale:
-        print(f"stale: {output / name} (run: sqsobs dashboards --output {output})", file=sys.stderr)
+    stale = stale_dashboards(output)
+    for path in stale:
+        print(f"stale: {path} (run: sqsobs dashboards --output {output})", file=sys.stderr)
     return 1 if stale else 0
+
+
+_COMMANDS = {"demo": _demo_command, "dashboards": _dashboards_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from sqsobs.cli._demo import DemoOptions, run_demo
-
-        options = DemoOptions(
-            messages=args.messages,
-            endpoint_url=args.endpoint_url,
-            prometheus_port=args.prometheus_port,
-            keep_serving=args.keep_serving,
-            worker_threads=args.workers,
-        )
-        return 0 if run_demo(options).ok else 1
-    if args.command == "dashboards":
-        return _dashboards_command(args.output, check=args.check)
-    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects others
+    return _COMMANDS[args.command](args)
