@@ -230,6 +230,11 @@ def configure_logging(
     read now, at call time. Colour needs both ``use_color`` and a TTY; ``json`` wins over colour.
     Calling it again replaces the handler it installed before. Bad values raise
     :class:`~sqsobs.ConfigError` naming the argument or variable.
+
+    Example::
+
+        sqsobs.configure_logging(level="DEBUG")    # or LOG_LEVEL=DEBUG in the environment
+        sqsobs.configure_logging(json=True)        # one JSON object a line, trace ids as keys
     """
     resolved_level = _level(level)
     wants_json = bool_setting("json", json, env="LOG_JSON", default=False)

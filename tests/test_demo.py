@@ -81,10 +81,24 @@ def test_demo_starts_an_embedded_sqs_without_an_endpoint() -> None:
 
 def test_keep_serving_keeps_the_metrics_endpoint_up(sqs_server: Any) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sqsobs", "demo", "-n", "30", "--prometheus-port", "0",
-         "--endpoint-url", sqs_server.endpoint_url, "--keep-serving"],
-        env=demo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sqsobs",
+            "demo",
+            "-n",
+            "30",
+            "--prometheus-port",
+            "0",
+            "--endpoint-url",
+            sqs_server.endpoint_url,
+            "--keep-serving",
+        ],
+        env=demo_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         url = None

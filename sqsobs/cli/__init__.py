@@ -175,6 +175,11 @@ _COMMANDS = {"listen": _listen_command, "demo": _demo_command, "dashboards": _da
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line; return the exit code (what the ``sqsobs`` script exits with).
+
+    Example::
+
+        sys.exit(main(["listen", "orders.handlers"]))    # same as: sqsobs listen orders.handlers
+    """
     args = build_parser().parse_args(argv)
     return _COMMANDS[args.command](args)

@@ -132,6 +132,13 @@ def inject_context(
     nothing: never over 10 attributes, never over ``room_bytes`` extra bytes, never replacing a
     user attribute, never a field SQS would reject. A skip is counted
     (``sqsobs.propagation.skipped`` by reason) and logged at debug; it never raises.
+
+    Example::
+
+        attributes = {"tenant": {"DataType": "String", "StringValue": "acme"}}
+        with get_tracer().start_as_current_span(span_name(OP_CREATE, "orders")):
+            inject_context(attributes, destination="orders")      # adds traceparent
+        client.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
     """
     return (
         inject_context_size(
@@ -231,6 +238,15 @@ def extract_context(message: Mapping[str, Any], *, destination: str) -> Context 
     Reads ``MessageAttributes`` with the global propagator, then falls back to the
     ``AWSTraceHeader`` system attribute (keeping any baggage). Malformed values are ignored,
     counted (``sqsobs.propagation.skipped``, reason ``malformed``) and never raise.
+
+    Example::
+
+        for message in client.receive_message(
+            QueueUrl=url, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+        )["Messages"]:
+            parent = extract_context(message, destination="orders")
+            with get_tracer().start_as_current_span("process orders", context=parent):
+                ...
     """
     try:
         return _extract(message, destination)

@@ -90,6 +90,13 @@ def configure_telemetry(
     A second call is a no-op that returns the first handle (with a warning). If the application
     already set global providers, :class:`~sqsobs.ConfigError` is raised: sqsobs records into
     those, so there is nothing to configure.
+
+    Example::
+
+        telemetry = sqsobs.configure_telemetry("orders-service", prometheus_port=0)
+        print(telemetry.prometheus_url)     # http://127.0.0.1:<a free port>/metrics
+        ...
+        telemetry.shutdown()                # also runs at exit, bounded in time
     """
     global _active  # noqa: PLW0603 - global providers can be set once per process
     with _lock:

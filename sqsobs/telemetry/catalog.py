@@ -97,7 +97,15 @@ def _prometheus_sanitize(text: str) -> str:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One instrument: what it is called, measures, carries and how Prometheus names it."""
+    """One instrument: what it is called, measures, carries and how Prometheus names it.
+
+    Example::
+
+        >>> BATCH_BYTES.name, BATCH_BYTES.kind, BATCH_BYTES.unit
+        ('sqsobs.producer.batch.size', 'histogram', 'By')
+        >>> BATCH_BYTES.prometheus_name
+        'sqsobs_producer_batch_size_bytes'
+    """
 
     name: str
     kind: Kind
@@ -291,7 +299,13 @@ CATALOG: tuple[MetricSpec, ...] = (
 
 
 def by_name(name: str) -> MetricSpec:
-    """The catalog entry called ``name`` (KeyError if there is none)."""
+    """The catalog entry called ``name`` (KeyError if there is none).
+
+    Example::
+
+        >>> by_name("messaging.client.sent.messages") is SENT_MESSAGES
+        True
+    """
     for spec in CATALOG:
         if spec.name == name:
             return spec
