@@ -7,15 +7,12 @@ selector is scoped by the dashboards' variables: ``$service`` (the Prometheus ``
 
 Example::
 
-    >>> label("messaging.destination.name")
-    'messaging_destination_name'
     >>> per_queue("p99")
     '{{messaging_destination_name}} p99'
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqsobs.telemetry import catalog as c
@@ -29,7 +26,6 @@ __all__ = [
     "SERVICE_LABEL",
     "Query",
     "gauge",
-    "label",
     "mean",
     "per_queue",
     "percentiles",
@@ -44,15 +40,10 @@ __all__ = [
 SERVICE_LABEL = "job"
 
 
-def label(attribute: str) -> str:
-    """The Prometheus label an OpenTelemetry attribute becomes: ``error.type`` -> ``error_type``."""
-    return re.sub(r"[^a-zA-Z0-9_]", "_", attribute)
-
-
-QUEUE = label(c.ATTR_DESTINATION)
-ERROR = label(c.ATTR_ERROR_TYPE)
-OPERATION = label(c.ATTR_OPERATION_NAME)
-REASON = label(c.ATTR_FLUSH_REASON)
+QUEUE = c.prometheus_label(c.ATTR_DESTINATION)
+ERROR = c.prometheus_label(c.ATTR_ERROR_TYPE)
+OPERATION = c.prometheus_label(c.ATTR_OPERATION_NAME)
+REASON = c.prometheus_label(c.ATTR_FLUSH_REASON)
 #: Series of calls that succeeded (no ``error.type``).
 OK = f'{ERROR}=""'
 _SCOPE = f'{SERVICE_LABEL}=~"$service",{QUEUE}=~"$queue"'
