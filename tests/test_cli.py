@@ -70,6 +70,9 @@ APPS = {
     "broken_app": """
     raise RuntimeError("the application's configuration is missing")
     """,
+    "needs_a_dependency_app": """
+    import no_such_dependency_xyz
+    """,
 }
 
 
@@ -249,21 +252,28 @@ def test_an_app_that_cannot_run_exits_2_with_one_line(
     assert out == ""
 
 
+@pytest.mark.parametrize(
+    ("app", "failure"),
+    [
+        ("broken_app", "RuntimeError: the application's configuration is missing"),
+        (
+            "needs_a_dependency_app",
+            "ModuleNotFoundError: No module named 'no_such_dependency_xyz'",
+        ),
+    ],
+)
 def test_an_app_that_raises_at_import_shows_its_traceback_and_exits_2(
-    sqs_server: Any, queue_url: str, app_dir: Path
+    app: str, failure: str, sqs_server: Any, queue_url: str, app_dir: Path
 ) -> None:
     process = sqsobs_command(
-        "listen", "broken_app", cwd=app_dir, env=environment(sqs_server, queue_url, app_dir)
+        "listen", app, cwd=app_dir, env=environment(sqs_server, queue_url, app_dir)
     )
     _, err = process.communicate(timeout=60)
     assert process.returncode == 2, err
     lines = err.splitlines()
     assert "Traceback (most recent call last):" in lines
-    assert 'broken_app.py", line 2' in err  # the application's own line
-    assert lines[-1] == (
-        "sqsobs listen: error: importing 'broken_app' failed: RuntimeError: "
-        "the application's configuration is missing"
-    )
+    assert f'{app}.py", line 2' in err  # the application's own line
+    assert lines[-1] == f"sqsobs listen: error: importing {app!r} failed: {failure}"
 
 
 def test_a_missing_queue_exits_1_with_one_line(

@@ -54,20 +54,18 @@ def load_app(app: str) -> None:
 def _import(module_name: str) -> object:
     try:
         return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name is not None and _names_the_module(error.name, module_name):
-            raise AppError(f"cannot import {module_name!r}: {error}") from None
-        raise AppError(
-            f"importing {module_name!r} failed: {type(error).__name__}: {error}"
-        ) from error
     except Exception as error:
-        raise AppError(
-            f"importing {module_name!r} failed: {type(error).__name__}: {error}"
-        ) from error
+        if isinstance(error, ModuleNotFoundError) and _names_the_module(error.name, module_name):
+            raise AppError(f"cannot import {module_name!r}: {error}") from None
+        # The module exists but its own code failed: the caller shows the traceback.
+        failure = f"{type(error).__name__}: {error}"
+        raise AppError(f"importing {module_name!r} failed: {failure}") from error
 
 
-def _names_the_module(missing: str, module_name: str) -> bool:
+def _names_the_module(missing: str | None, module_name: str) -> bool:
     """True when the module asked for (or a package above it) is what is missing."""
+    if missing is None:
+        return False
     return module_name == missing or module_name.startswith(f"{missing}.")
 
 
