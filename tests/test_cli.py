@@ -111,6 +111,13 @@ def sqsobs_command(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Pop
     )
 
 
+def listen_until_exit(app: str, app_dir: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """``sqsobs listen APP`` that exits on its own: (exit code, stdout, stderr)."""
+    process = sqsobs_command("listen", app, cwd=app_dir, env=env)
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
 def events(app_dir: Path, kind: str) -> list[str]:
     log = app_dir / "events.log"
     if not log.exists():
@@ -241,11 +248,8 @@ def test_telemetry_option_serves_the_listener_metrics(
 def test_an_app_that_cannot_run_exits_2_with_one_line(
     app: str, message: str, sqs_server: Any, queue_url: str, app_dir: Path
 ) -> None:
-    process = sqsobs_command(
-        "listen", app, cwd=app_dir, env=environment(sqs_server, queue_url, app_dir)
-    )
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 2, err
+    code, out, err = listen_until_exit(app, app_dir, environment(sqs_server, queue_url, app_dir))
+    assert code == 2, err
     [line] = err.splitlines()
     assert line.startswith("sqsobs listen: error: ")
     assert message in line
@@ -265,11 +269,8 @@ def test_an_app_that_cannot_run_exits_2_with_one_line(
 def test_an_app_that_raises_at_import_shows_its_traceback_and_exits_2(
     app: str, failure: str, sqs_server: Any, queue_url: str, app_dir: Path
 ) -> None:
-    process = sqsobs_command(
-        "listen", app, cwd=app_dir, env=environment(sqs_server, queue_url, app_dir)
-    )
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 2, err
+    code, _, err = listen_until_exit(app, app_dir, environment(sqs_server, queue_url, app_dir))
+    assert code == 2, err
     lines = err.splitlines()
     assert "Traceback (most recent call last):" in lines
     assert f'{app}.py", line 2' in err  # the application's own line
@@ -280,9 +281,8 @@ def test_a_missing_queue_exits_1_with_one_line(
     sqs_server: Any, queue_url: str, app_dir: Path
 ) -> None:
     env = environment(sqs_server, queue_url + "-does-not-exist", app_dir)
-    process = sqsobs_command("listen", "decorated_app", cwd=app_dir, env=env)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 1, err
+    code, _, err = listen_until_exit("decorated_app", app_dir, env)
+    assert code == 1, err
     assert err.splitlines()[-1].startswith("sqsobs listen: error: QueueDoesNotExist: ")
 
 
