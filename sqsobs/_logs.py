@@ -177,28 +177,30 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
+def _pattern_formatter(
+    pattern: str, datefmt: str, *, color: bool, stream: TextIO | None = None
+) -> logging.Formatter:
+    """The formatter of one pattern: colorlog's with colour, the standard one without."""
+    if not color:
+        return logging.Formatter(pattern, datefmt=datefmt)
+    return colorlog.ColoredFormatter(
+        pattern,
+        datefmt=datefmt,
+        log_colors=LOG_COLORS,
+        secondary_log_colors={"message": LOG_COLORS},
+        reset=True,
+        style="%",
+        stream=stream,
+    )
+
+
 def _formatter(
     *, json: bool, color: bool, fmt: str, plain_fmt: str, datefmt: str, stream: TextIO
 ) -> logging.Formatter:
     if json:
         return JsonFormatter()
     pattern = fmt if color else plain_fmt
-    setting = "LOG_FORMAT" if color else "LOG_PLAIN_FORMAT"
-    try:
-        if color:
-            inner: logging.Formatter = colorlog.ColoredFormatter(
-                fmt,
-                datefmt=datefmt,
-                log_colors=LOG_COLORS,
-                secondary_log_colors={"message": LOG_COLORS},
-                reset=True,
-                style="%",
-                stream=stream,
-            )
-        else:
-            inner = logging.Formatter(plain_fmt, datefmt=datefmt)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ConfigError(setting, f"invalid log format {pattern!r}: {error}") from None
+    inner = _pattern_formatter(pattern, datefmt, color=color, stream=stream)
     return _TraceSuffixFormatter(inner, pattern)
 
 
@@ -207,13 +209,7 @@ def _check_format(setting: str, pattern: str, datefmt: str, *, color: bool = Fal
     probe = logging.LogRecord("sqsobs", logging.INFO, __file__, 1, "probe", None, None)
     probe.trace_id, probe.span_id = "0" * 32, "0" * 16
     try:
-        if color:
-            colorlog.ColoredFormatter(
-                pattern, datefmt=datefmt, log_colors=LOG_COLORS,
-                secondary_log_colors={"message": LOG_COLORS}, style="%",
-            ).format(probe)  # fmt: skip
-        else:
-            logging.Formatter(pattern, datefmt=datefmt).format(probe)
+        _pattern_formatter(pattern, datefmt, color=color).format(probe)
     except (ValueError, TypeError, KeyError, IndexError) as error:
         raise ConfigError(setting, f"invalid log format {pattern!r}: {error!r}") from None
 
@@ -234,6 +230,11 @@ def configure_logging(
     read now, at call time. Colour needs both ``use_color`` and a TTY; ``json`` wins over colour.
     Calling it again replaces the handler it installed before. Bad values raise
     :class:`~sqsobs.ConfigError` naming the argument or variable.
+
+    Example::
+
+        sqsobs.configure_logging(level="DEBUG")    # or LOG_LEVEL=DEBUG in the environment
+        sqsobs.configure_logging(json=True)        # one JSON object a line, trace ids as keys
     """
     resolved_level = _level(level)
     wants_json = bool_setting("json", json, env="LOG_JSON", default=False)

@@ -188,9 +188,15 @@ def library_workload(spec: dict[str, Any]) -> None:
         return True
 
     listener = Listener(
-        handle, queue_url=queue_url, mode="per_message", worker_threads=4, wait_time=1,
-        idle_sleep_max=0.0, visibility_secs=30, client=client(),
-    )  # fmt: skip
+        handle,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=4,
+        wait_time=1,
+        idle_sleep_max=0.0,
+        visibility_secs=30,
+        client=client(),
+    )
     with BatchProducer(client(), default_batch_interval=0.02) as producer, listener:
         for _ in _turns(spec):
             started, before = time.perf_counter(), listener.acker.deleted

@@ -20,6 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sqsobs"
 #: The only modules that may import the OpenTelemetry SDK or exporters (configure_telemetry's).
 SDK_MODULES = {
     "telemetry/_setup.py",
+    "telemetry/_options.py",
+    "telemetry/_exporters.py",
     "telemetry/_handle.py",
     "telemetry/_otlp_export.py",
     "telemetry/_span_encoding.py",

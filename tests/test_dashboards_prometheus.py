@@ -134,8 +134,12 @@ class Workload:
         env.pop("AWS_ENDPOINT_URL", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.test_dashboards_prometheus", role, endpoint, queue_url],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.port = int(self.line()["port"])
 
     def line(self) -> dict[str, Any]:
@@ -228,9 +232,11 @@ def test_every_panel_returns_data_from_a_real_prometheus(
             for panel in board["panels"]:
                 for target in panel.get("targets", []):
                     expr = substitute(
-                        target["expr"], services="producer|consumer", queue=queue,
+                        target["expr"],
+                        services="producer|consumer",
+                        queue=queue,
                         range_seconds=span,
-                    )  # fmt: skip
+                    )
                     checked += 1
                     if not has_data(prometheus.query_range(expr, started - 2, ended)):
                         empty.append(f"{definition.uid} / {panel['title']} / {target['refId']}")
@@ -274,9 +280,12 @@ def _producer(endpoint: str, queue_url: str) -> None:
     with FaultProxy(endpoint, seed=1) as proxy:
         client = build_sqs_client(endpoint_url=proxy.endpoint_url)
         producer = BatchProducer(
-            client, max_retry_attempts=2, retry_backoff_base_seconds=0.05,
-            retry_backoff_max_seconds=0.2, default_batch_interval=0.1,
-        )  # fmt: skip
+            client,
+            max_retry_attempts=2,
+            retry_backoff_base_seconds=0.05,
+            retry_backoff_max_seconds=0.2,
+            default_batch_interval=0.1,
+        )
         # Some throttling: retried batches.
         proxy.add(Fault("throttle", operations={"SendMessageBatch"}, probability=0.1))
         futures = []
@@ -286,8 +295,9 @@ def _producer(endpoint: str, queue_url: str) -> None:
             if n % 10 == 9:
                 time.sleep(0.12)
         # Five 300 KB messages in a row: their batch passes 1 MiB and is split.
-        futures += [producer.send(queue_url, json.dumps({"n": -1, "pad": "x" * 300_000}))
-                    for _ in range(5)]  # fmt: skip
+        futures += [
+            producer.send(queue_url, json.dumps({"n": -1, "pad": "x" * 300_000})) for _ in range(5)
+        ]
         producer.flush(timeout=30)
         proxy.clear()
         # Too large for SQS: refused at send() (rejected).
@@ -326,13 +336,19 @@ def _consumer(endpoint: str, queue_url: str) -> None:
         # The first visibility extensions are throttled: failed heartbeats, then good ones.
         proxy.add(Fault("throttle", operations={"ChangeMessageVisibilityBatch"}, count=2))
         client = boto3.session.Session().client(
-            "sqs", endpoint_url=proxy.endpoint_url,
+            "sqs",
+            endpoint_url=proxy.endpoint_url,
             config=Config(retries={"total_max_attempts": 1}, max_pool_connections=16),
-        )  # fmt: skip
+        )
         with Listener(
-            handle, queue_url=queue_url, mode="per_message", worker_threads=8, wait_time=1,
-            visibility_secs=2, client=client,
-        ):  # fmt: skip
+            handle,
+            queue_url=queue_url,
+            mode="per_message",
+            worker_threads=8,
+            wait_time=1,
+            visibility_secs=2,
+            client=client,
+        ):
             sys.stdin.read()
 
 

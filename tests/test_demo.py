@@ -17,7 +17,9 @@ import pytest
 
 from sqsobs import cli
 from sqsobs.cli import _demo as demo
-from sqsobs.cli._demo import DemoResult, percentile, render_trace
+from sqsobs.cli._demo_options import DemoResult
+from sqsobs.cli._demo_report import percentile, report
+from sqsobs.cli._demo_trace import render_trace
 
 
 def demo_env(**extra: str) -> dict[str, str]:
@@ -79,10 +81,24 @@ def test_demo_starts_an_embedded_sqs_without_an_endpoint() -> None:
 
 def test_keep_serving_keeps_the_metrics_endpoint_up(sqs_server: Any) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sqsobs", "demo", "-n", "30", "--prometheus-port", "0",
-         "--endpoint-url", sqs_server.endpoint_url, "--keep-serving"],
-        env=demo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sqsobs",
+            "demo",
+            "-n",
+            "30",
+            "--prometheus-port",
+            "0",
+            "--endpoint-url",
+            sqs_server.endpoint_url,
+            "--keep-serving",
+        ],
+        env=demo_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         url = None
@@ -118,7 +134,7 @@ def test_report_counts_calls_against_one_per_message() -> None:
     result.calls.update(SendMessageBatch=10, ReceiveMessage=12, DeleteMessageBatch=10)
     result.latencies = [0.1] * 98 + [2.0, 3.0]
     out = io.StringIO()
-    demo.report(result, out)
+    report(result, out)
     text = out.getvalue()
     assert "in    100 sent in 2.0 s (50 msg/s" in text
     assert "out   100 handled in 4.0 s (25 msg/s" in text

@@ -13,7 +13,6 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import TextMapPropagator
 
 from sqsobs.telemetry._propagation import (
-    AWS_TRACE_HEADER,
     REASON_ATTRIBUTE_TAKEN,
     REASON_ERROR,
     REASON_INVALID,
@@ -22,9 +21,9 @@ from sqsobs.telemetry._propagation import (
     REASON_NO_ROOM_BYTES,
     extract_context,
     inject_context,
-    xray_trace_header,
 )
 from sqsobs.telemetry._spans import KINDS, OP_CREATE, OP_PROCESS, get_tracer, span_name
+from sqsobs.telemetry._xray import AWS_TRACE_HEADER, xray_trace_header
 from sqsobs.telemetry.catalog import PROPAGATION_SKIPPED
 from tests.helpers import drain_queue
 

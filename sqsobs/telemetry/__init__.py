@@ -23,7 +23,6 @@ import typing
 
 from sqsobs.telemetry._instruments import INSTRUMENTATION_NAME, Instruments, get_instruments
 from sqsobs.telemetry._propagation import (
-    AWS_TRACE_HEADER,
     MAX_CONTEXT_VALUE_LENGTH,
     REASON_ATTRIBUTE_TAKEN,
     REASON_ERROR,
@@ -34,7 +33,6 @@ from sqsobs.telemetry._propagation import (
     extract_context,
     inject_context,
     inject_context_size,
-    xray_trace_header,
 )
 from sqsobs.telemetry._spans import (
     ATTR_BATCH_COUNT,
@@ -61,6 +59,7 @@ from sqsobs.telemetry._spans import (
     record_error,
     span_name,
 )
+from sqsobs.telemetry._xray import AWS_TRACE_HEADER, xray_trace_header
 
 if typing.TYPE_CHECKING:
     from sqsobs.telemetry._handle import Telemetry

@@ -70,7 +70,14 @@ _cache: dict[int, tuple[MeterProvider | None, Instruments]] = {}
 
 
 def get_instruments(meter_provider: MeterProvider | None = None) -> Instruments:
-    """The instruments on ``meter_provider`` (default: the global one), built once per provider."""
+    """The instruments on ``meter_provider`` (default: the global one), built once per provider.
+
+    Example::
+
+        get_instruments().counter(FLUSHES).add(
+            1, metric_attributes(FLUSHES, "orders", flush_reason="manual")
+        )
+    """
     key = id(meter_provider)
     with _lock:
         cached = _cache.get(key)

@@ -19,18 +19,17 @@ Example::
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from sqsobs.errors import MessageError
 from sqsobs.limits import MAX_MESSAGE_ATTRIBUTES, attribute_size, validate_attributes
 from sqsobs.telemetry._instruments import get_instruments
+from sqsobs.telemetry._xray import AWS_TRACE_HEADER, span_from_xray_header
 from sqsobs.telemetry.catalog import (
     ATTR_DESTINATION,
     ATTR_PROPAGATION_REASON,
@@ -40,7 +39,6 @@ from sqsobs.telemetry.catalog import (
 )
 
 __all__ = [
-    "AWS_TRACE_HEADER",
     "MAX_CONTEXT_VALUE_LENGTH",
     "REASON_ATTRIBUTE_TAKEN",
     "REASON_ERROR",
@@ -51,13 +49,10 @@ __all__ = [
     "extract_context",
     "inject_context",
     "inject_context_size",
-    "xray_trace_header",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: The SQS message *system* attribute X-Ray and Lambda read.
-AWS_TRACE_HEADER = "AWSTraceHeader"
 #: Longest context value read from a message; longer values are hostile and ignored.
 MAX_CONTEXT_VALUE_LENGTH = 8192
 
@@ -74,7 +69,6 @@ REASON_ERROR = "error"
 #: extraction ignored a malformed, oversized or wrongly typed context.
 REASON_MALFORMED = "malformed"
 
-_HEX = re.compile(r"[0-9a-fA-F]+")
 # Propagator fields that carry baggage only; every other field is a trace context.
 _BAGGAGE_FIELDS = frozenset({"baggage"})
 
@@ -132,6 +126,13 @@ def inject_context(
     nothing: never over 10 attributes, never over ``room_bytes`` extra bytes, never replacing a
     user attribute, never a field SQS would reject. A skip is counted
     (``sqsobs.propagation.skipped`` by reason) and logged at debug; it never raises.
+
+    Example::
+
+        attributes = {"tenant": {"DataType": "String", "StringValue": "acme"}}
+        with get_tracer().start_as_current_span(span_name(OP_CREATE, "orders")):
+            inject_context(attributes, destination="orders")      # adds traceparent
+        client.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
     """
     return (
         inject_context_size(
@@ -209,28 +210,21 @@ def _plainly_valid(fields: Mapping[str, Any]) -> bool:
     return True
 
 
-def xray_trace_header(context: Context | None = None) -> str | None:
-    """The current span's context in X-Ray's ``AWSTraceHeader`` format, or None if invalid.
-
-    Set it as the entry's ``MessageSystemAttributes`` (``{"AWSTraceHeader": {"DataType":
-    "String", "StringValue": header}}``): it does not count toward the 10 attributes or the size.
-    """
-    span_context = trace.get_current_span(context).get_span_context()
-    if not span_context.is_valid:
-        return None
-    trace_id = f"{span_context.trace_id:032x}"
-    sampled = "1" if span_context.trace_flags.sampled else "0"
-    return (
-        f"Root=1-{trace_id[:8]}-{trace_id[8:]};Parent={span_context.span_id:016x};Sampled={sampled}"
-    )
-
-
 def extract_context(message: Mapping[str, Any], *, destination: str) -> Context | None:
     """The producer's context carried by a received message, or None.
 
     Reads ``MessageAttributes`` with the global propagator, then falls back to the
     ``AWSTraceHeader`` system attribute (keeping any baggage). Malformed values are ignored,
     counted (``sqsobs.propagation.skipped``, reason ``malformed``) and never raise.
+
+    Example::
+
+        for message in client.receive_message(
+            QueueUrl=url, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
+        )["Messages"]:
+            parent = extract_context(message, destination="orders")
+            with get_tracer().start_as_current_span("process orders", context=parent):
+                ...
     """
     try:
         return _extract(message, destination)
@@ -266,7 +260,11 @@ def _extract(message: Mapping[str, Any], destination: str) -> Context | None:
     system = message.get("Attributes")
     header = system.get(AWS_TRACE_HEADER) if isinstance(system, Mapping) else None
     if header is not None:
-        xray_span = _from_xray(header)
+        xray_span = (
+            span_from_xray_header(header)
+            if isinstance(header, str) and len(header) <= MAX_CONTEXT_VALUE_LENGTH
+            else None
+        )
         if xray_span is not None:
             return trace.set_span_in_context(xray_span, context)
         present = True
@@ -276,29 +274,3 @@ def _extract(message: Mapping[str, Any], destination: str) -> Context | None:
     if context is not None and baggage.get_all(context):
         return context
     return None
-
-
-def _from_xray(header: object) -> NonRecordingSpan | None:
-    """Parse ``Root=1-xxxxxxxx-yyyy...;Parent=zzzz...;Sampled=1`` (any order, extra keys ok)."""
-    if not isinstance(header, str) or len(header) > MAX_CONTEXT_VALUE_LENGTH:
-        return None
-    fields: dict[str, str] = {}
-    for part in header.split(";"):
-        key, _, value = part.strip().partition("=")
-        fields[key] = value
-    root = fields.get("Root", "").split("-")
-    parent = fields.get("Parent", "")
-    if len(root) != 3 or root[0] != "1" or len(root[1]) != 8 or len(root[2]) != 24:
-        return None
-    if len(parent) != 16 or not _HEX.fullmatch(root[1] + root[2] + parent):
-        return None
-    trace_id = int(root[1] + root[2], 16)
-    span_id = int(parent, 16)
-    sampled = fields.get("Sampled") == "1"
-    span_context = SpanContext(
-        trace_id=trace_id,
-        span_id=span_id,
-        is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT),
-    )
-    return NonRecordingSpan(span_context) if span_context.is_valid else None

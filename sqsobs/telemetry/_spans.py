@@ -107,12 +107,24 @@ KINDS: dict[str, SpanKind] = {
 
 
 def get_tracer(tracer_provider: TracerProvider | None = None) -> Tracer:
-    """The sqsobs tracer on ``tracer_provider`` (default: the global one, proxied until set)."""
+    """The sqsobs tracer on ``tracer_provider`` (default: the global one, proxied until set).
+
+    Example::
+
+        with get_tracer().start_as_current_span("checkout"):
+            producer.send("orders", body)     # the message carries this trace
+    """
     return trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider)
 
 
 def span_name(operation: str, queue: str) -> str:
-    """``"{operation} {queue}"``, as the messaging conventions name spans."""
+    """``"{operation} {queue}"``, as the messaging conventions name spans.
+
+    Example::
+
+        >>> span_name(OP_SEND, "orders")
+        'send orders'
+    """
     return f"{operation} {queue}"
 
 
@@ -130,6 +142,12 @@ def messaging_attributes(
 
     ``server.address`` / ``server.port`` ("conditionally required if available") are taken from
     ``queue_url`` unless given.
+
+    Example::
+
+        >>> attributes = messaging_attributes(OP_SEND, "orders", batch_count=10)
+        >>> attributes["messaging.operation.type"], attributes["messaging.batch.message_count"]
+        ('send', 10)
     """
     attrs: dict[str, Any] = {
         ATTR_SYSTEM: SYSTEM,
@@ -202,7 +220,13 @@ def metric_attributes(
 
 
 def error_type(error: BaseException) -> str:
-    """The low-cardinality ``error.type`` of an exception."""
+    """The low-cardinality ``error.type`` of an exception: an SQS error code, else its class.
+
+    Example::
+
+        >>> error_type(TimeoutError())
+        'TimeoutError'
+    """
     if isinstance(error, SqsObsError):
         code = getattr(error, "code", "")
         return str(code) if code else error.error_type
@@ -210,7 +234,17 @@ def error_type(error: BaseException) -> str:
 
 
 def record_error(span: Span, error: BaseException | str) -> None:
-    """Mark ``span`` failed: ``error.type``, ERROR status, and the exception as an event."""
+    """Mark ``span`` failed: ``error.type``, ERROR status, and the exception as an event.
+
+    Example::
+
+        with get_tracer().start_as_current_span(span_name(OP_PROCESS, "orders")) as span:
+            try:
+                handle(message)
+            except Exception as error:
+                record_error(span, error)
+                raise
+    """
     if isinstance(error, BaseException):
         span.record_exception(error)
         kind = error_type(error)

@@ -12,9 +12,7 @@ Example::
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Literal
+from sqsobs.telemetry._metric_spec import MetricSpec, prometheus_label
 
 __all__ = [
     "ATTR_DESTINATION",
@@ -53,6 +51,7 @@ __all__ = [
     "SYSTEM",
     "by_name",
     "markdown_table",
+    "prometheus_label",
 ]
 
 #: ``messaging.system`` for every sqsobs metric and span.
@@ -76,61 +75,6 @@ _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300
 _COUNT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
 _BYTES_BUCKETS = (256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 524288.0, 1048576.0)
 _RECEIVE_COUNT_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
-
-Kind = Literal["counter", "updown_counter", "histogram"]
-Side = Literal["producer", "listener", "both"]
-
-# The OpenTelemetry Prometheus exporter's unit words (UCUM -> Prometheus suffix); annotations in
-# braces such as ``{message}`` add no suffix. tests/test_catalog.py checks this against a scrape.
-_UNIT_WORDS = {
-    "d": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds",
-    "us": "microseconds", "ns": "nanoseconds", "By": "bytes", "KiBy": "kibibytes",
-    "MiBy": "mebibytes", "GiBy": "gibibytes", "KBy": "kilobytes", "MBy": "megabytes",
-    "GBy": "gigabytes", "1": "", "%": "percent",
-}  # fmt: skip
-_PROMETHEUS_TYPES = {"counter": "counter", "updown_counter": "gauge", "histogram": "histogram"}
-
-
-def _prometheus_sanitize(text: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9:]+", "_", text)
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One instrument: what it is called, measures, carries and how Prometheus names it."""
-
-    name: str
-    kind: Kind
-    unit: str
-    description: str
-    attributes: tuple[str, ...]
-    side: Side
-    buckets: tuple[float, ...] | None = None
-
-    @property
-    def prometheus_name(self) -> str:
-        """The metric family name the OpenTelemetry Prometheus exporter gives this instrument.
-
-        Counters are exposed with a ``_total`` suffix; histograms as ``_bucket``, ``_sum`` and
-        ``_count`` series of this family.
-        """
-        base = _prometheus_sanitize(self.name)
-        unit = re.sub(r"\{.*\}", "", self.unit)
-        word = _UNIT_WORDS.get(unit, _prometheus_sanitize(unit).strip("_"))
-        if word and not base.endswith(f"_{word}"):
-            base = f"{base}_{word}"
-        return f"{base}_total" if self.kind == "counter" else base
-
-    @property
-    def prometheus_type(self) -> str:
-        """The Prometheus metric type: counter, gauge (up-down counters) or histogram."""
-        return _PROMETHEUS_TYPES[self.kind]
-
-    @property
-    def prometheus_labels(self) -> tuple[str, ...]:
-        """The attribute names as Prometheus labels (dots become underscores)."""
-        return tuple(re.sub(r"[^a-zA-Z0-9]+", "_", attribute) for attribute in self.attributes)
-
 
 _MSG = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_OPERATION_NAME, ATTR_ERROR_TYPE)
 # messaging.client.operation.duration also carries messaging.operation.type ("if applicable").
@@ -291,7 +235,13 @@ CATALOG: tuple[MetricSpec, ...] = (
 
 
 def by_name(name: str) -> MetricSpec:
-    """The catalog entry called ``name`` (KeyError if there is none)."""
+    """The catalog entry called ``name`` (KeyError if there is none).
+
+    Example::
+
+        >>> by_name("messaging.client.sent.messages") is SENT_MESSAGES
+        True
+    """
     for spec in CATALOG:
         if spec.name == name:
             return spec

@@ -28,7 +28,13 @@ __all__ = ["EmbeddedSQS", "ServerProcess", "free_port", "wait_until_serving"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
+    """A TCP port that was free on ``host`` a moment ago.
+
+    Example::
+
+        port = free_port()
+        os.environ["OTEL_EXPORTER_PROMETHEUS_PORT"] = str(port)
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
@@ -58,6 +64,15 @@ class ServerProcess:
     """``python -m <module> --host H --port P`` as a child process on a free loopback port.
 
     Waits until ``health_path`` answers HTTP; stopped by its PID. Subclasses set ``module``.
+
+    Example::
+
+        class Collector(ServerProcess):
+            module = "tests.fake_collector"     # python -m tests.fake_collector --host H --port P
+            health_path = "/health"
+
+        with Collector() as collector:
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint_url
     """
 
     module = ""
@@ -124,7 +139,14 @@ class ServerProcess:
 
 
 class EmbeddedSQS(ServerProcess):
-    """The patched moto server (:mod:`sqsobs.testing._moto`) in a child process."""
+    """moto's SQS server, with its concurrency and speed faults fixed, in a child process.
+
+    Example::
+
+        with EmbeddedSQS() as server:
+            client = boto3.client("sqs", endpoint_url=server.endpoint_url, region_name="us-east-1")
+            url = client.create_queue(QueueName="orders")["QueueUrl"]
+    """
 
     module = "sqsobs.testing._moto"
     health_path = "/moto-api/"
