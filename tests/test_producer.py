@@ -175,7 +175,7 @@ def test_oversized_message_is_rejected_at_send_and_nothing_is_buffered(
     finally:
         producer.close()
     rejected = otel.total(
-        "sqsobs.producer._messages.rejected",
+        "sqsobs.producer.messages.rejected",
         **{"messaging.destination.name": _name(url), "error.type": "message_too_large"},
     )
     assert rejected == 1
@@ -353,7 +353,7 @@ def test_clear_queue_buffer_fails_futures_with_cleared(
         producer.close()
     assert drain_queue(sqs_client, queue_url) == []
     kind = {"messaging.destination.name": _name(queue_url), "error.type": "cleared"}
-    assert otel.total("sqsobs.producer._messages.failed", **kind) == 7
+    assert otel.total("sqsobs.producer.messages.failed", **kind) == 7
 
 
 def test_queue_by_name_is_resolved_once_and_missing_queues_raise(

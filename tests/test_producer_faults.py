@@ -182,7 +182,7 @@ def test_sender_fault_entries_fail_at_once_and_are_reported(
     assert sorted(_bodies(drain_queue(sqs_client, queue_url))) == sorted(set(futures) - bad)
     name = queue_url.rsplit("/", 1)[-1]
     kind = {"messaging.destination.name": name, "error.type": "InvalidParameterValue"}
-    assert otel.total("sqsobs.producer._messages.failed", **kind) == 2
+    assert otel.total("sqsobs.producer.messages.failed", **kind) == 2
     assert otel.total("messaging.client.sent.messages", **kind) == 2
     assert producer.get_queue_status(queue_url)["messages_failed"] == 2
 

@@ -152,7 +152,7 @@ def _produce(
     producer: Any, url: str, run_id: str, recorder: SpanRecorder, progress: _Progress
 ) -> None:
     total = progress.total
-    tracer = trace.get_tracer("sqsobs.cli._demo")
+    tracer = trace.get_tracer("sqsobs.demo")
     with tracer.start_as_current_span("demo request") as root:
         recorder.trace_id = root.get_span_context().trace_id
         producer.send(url, _body(run_id, 0))

@@ -141,12 +141,12 @@ RETRIES = MetricSpec(
     _QUEUE_ERR, "producer",
 )  # fmt: skip
 MESSAGES_FAILED = MetricSpec(
-    "sqsobs.producer._messages.failed", "counter", "{message}",
+    "sqsobs.producer.messages.failed", "counter", "{message}",
     "Accepted messages that were never delivered (retries exhausted, rejected, cleared).",
     _QUEUE_ERR, "producer",
 )  # fmt: skip
 MESSAGES_REJECTED = MetricSpec(
-    "sqsobs.producer._messages.rejected", "counter", "{message}",
+    "sqsobs.producer.messages.rejected", "counter", "{message}",
     "Messages refused at send() (invalid, too large, buffer full, closed).",
     _QUEUE_ERR, "producer",
 )  # fmt: skip
@@ -173,12 +173,12 @@ HANDLER_FAILURES = MetricSpec(
     _QUEUE_ERR, "listener",
 )  # fmt: skip
 MESSAGE_AGE = MetricSpec(
-    "sqsobs.listener._message.age", "histogram", "s",
+    "sqsobs.listener.message.age", "histogram", "s",
     "Age of a message when received: now minus its SentTimestamp.",
     _QUEUE, "listener", _AGE_BUCKETS,
 )  # fmt: skip
 RECEIVE_COUNT = MetricSpec(
-    "sqsobs.listener._message.receives", "histogram", "{receive}",
+    "sqsobs.listener.message.receives", "histogram", "{receive}",
     "ApproximateReceiveCount of each received message (1 = first delivery).",
     _QUEUE, "listener", _RECEIVE_COUNT_BUCKETS,
 )  # fmt: skip
