@@ -164,7 +164,7 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
             dest = {"messaging.destination.name": listener.telemetry.queue}
             expired = {**dest, "error.type": "ReceiptHandleIsInvalid"}
             assert wait_for(lambda: otel.total(HEARTBEATS.name, **expired) >= 1, timeout=10)
-            assert listener.heartbeat.held() == 0
+            assert listener._engine.heartbeat.held() == 0
             release.set()
             sqs_client.send_message(QueueUrl=queue_url, MessageBody="next")
             assert wait_for(lambda: "next" in handled, timeout=10)

@@ -303,7 +303,7 @@ def test_configuration_example_arguments_reach_the_listener() -> None:
         settings = registered_listeners()[0].build().settings
     finally:
         clear_listeners()
-    assert (settings.queue, settings.mode, settings.wait_time, settings.batch_size) == (
+    assert (settings.queue_url, settings.mode, settings.wait_time, settings.batch_size) == (
         "...", "batch", 10, 5,
     )  # fmt: skip
     assert (settings.visibility_secs, settings.max_extend, settings.worker_threads) == (45, 600, 8)
