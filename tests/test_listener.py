@@ -43,9 +43,14 @@ def test_2000_messages_4_workers_each_handled_once_and_deleted(
     handler = batch if mode == "batch" else per_message
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode=mode, worker_threads=4, visibility_secs=30,
-        client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode=mode,
+        worker_threads=4,
+        visibility_secs=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted >= total, timeout=90)
     assert seen.distinct() == total
@@ -76,9 +81,14 @@ def test_handler_running_3x_visibility_keeps_message_invisible_with_batched_hear
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        slow, queue_url=queue_url, mode="per_message", worker_threads=count,
-        visibility_secs=visibility, client=sqs.client, **FAST,
-    )  # fmt: skip
+        slow,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=count,
+        visibility_secs=visibility,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: seen.distinct() == count, timeout=10)
         # Meanwhile another consumer sees nothing: the heartbeat keeps them invisible.
@@ -148,9 +158,13 @@ def test_per_message_false_or_exception_leaves_the_message_for_redelivery(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=1,
-        client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=1,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted == 3, timeout=15)
     assert dict(seen.bodies) == {"ok": 1, "false": 2, "raise": 2}
@@ -248,9 +262,14 @@ def test_stop_lets_inflight_finish_and_releases_unstarted_fifo_messages(
     # Two free workers: one receive takes f0 and f1, one worker runs the group in order.
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=2,
-        visibility_secs=2, client=sqs.client, **FIFO_FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=2,
+        visibility_secs=2,
+        client=sqs.client,
+        **FIFO_FAST,
+    )
     listener.start()
     assert started.wait(10)
     begun = time.monotonic()
@@ -273,9 +292,13 @@ def test_messages_a_poll_returns_after_stop_are_made_visible_again(
         # The receive is on the wire while stop() is called; its answer arrives afterwards.
         proxy.add(Fault("latency", operations={"ReceiveMessage"}, seconds=1.0, count=1))
         listener = Listener(
-            seen.add, queue_url=queue_url, visibility_secs=30, poller_threads=1,
-            client=make_client(endpoint_url=proxy.endpoint_url), **FAST,
-        )  # fmt: skip
+            seen.add,
+            queue_url=queue_url,
+            visibility_secs=30,
+            poller_threads=1,
+            client=make_client(endpoint_url=proxy.endpoint_url),
+            **FAST,
+        )
         listener.start()
         time.sleep(0.3)
         assert listener.stop(timeout_seconds=10)

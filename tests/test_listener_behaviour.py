@@ -52,9 +52,13 @@ def test_fifo_group_in_order_and_rest_of_group_waits_after_a_failure(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=1,
-        client=sqs.client, **FIFO_FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=1,
+        client=sqs.client,
+        **FIFO_FAST,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted == 10, timeout=20), (
             ",".join(seen.order),
@@ -93,14 +97,18 @@ def test_filtered_messages_are_not_handled_and_not_redelivered_in_a_hot_loop(
     seen = Recorder()
     sqs = SqsCalls(make_client())
     listener = Listener(
-        seen.add, queue_url=queue_url, filter_fn=lambda m: m.body != "skip",
-        retry_backoff_base=30, client=sqs.client, **FAST,
-    )  # fmt: skip
+        seen.add,
+        queue_url=queue_url,
+        filter_fn=lambda m: m.body != "skip",
+        retry_backoff_base=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted == 1, timeout=10)
         time.sleep(1.0)
     assert dict(seen.bodies) == {"keep": 1}
-    assert listener.stats.filtered == 1  # the seed's visibility 0 would give dozens here
+    assert listener.stats.filtered == 1  # sqs-fargate-listener's visibility 0: dozens
     assert queue_counts(sqs_client, queue_url) == (0, 1)
 
 
@@ -116,10 +124,16 @@ def test_retry_backoff_brings_a_failure_back_sooner_than_the_visibility_timeout(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=60,
-        retry_backoff=True, retry_backoff_base=1, retry_backoff_max=2,
-        client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=60,
+        retry_backoff=True,
+        retry_backoff_base=1,
+        retry_backoff_max=2,
+        client=sqs.client,
+        **FAST,
+    )
     begun = time.monotonic()
     with listener:
         assert wait_for(lambda: sqs.deleted == 1, timeout=10)
@@ -141,9 +155,15 @@ def test_handler_outliving_max_extend_is_counted_and_its_message_comes_back(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=2, visibility_secs=1,
-        max_extend=1, client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=2,
+        visibility_secs=1,
+        max_extend=1,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: seen.bodies["long"] == 2, timeout=10)
         assert wait_for(lambda: sqs.deleted >= 1, timeout=10)
@@ -173,9 +193,13 @@ def test_async_handlers_share_one_event_loop_inside_their_process_span(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=4,
-        client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=4,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted == 12, timeout=10)
     assert len(loops) == 1 and len(threads) == 1
@@ -202,9 +226,15 @@ def test_hooks_see_every_outcome_and_a_raising_hook_changes_nothing(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", on_success=on_success,
-        on_failure=on_failure, visibility_secs=30, client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        on_success=on_success,
+        on_failure=on_failure,
+        visibility_secs=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: len(outcomes) == 2, timeout=10)
         assert wait_for(lambda: sqs.deleted == 1, timeout=5)
@@ -312,9 +342,13 @@ def test_async_callable_objects_run_and_a_returned_coroutine_is_a_failure(
     good_sqs, bad_sqs = SqsCalls(make_client()), SqsCalls(make_client())
     good = Listener(handler, queue_url=good_url, mode="per_message", client=good_sqs.client, **FAST)
     bad = Listener(
-        not_awaited, queue_url=bad_url, mode="per_message", visibility_secs=30,
-        client=bad_sqs.client, **FAST,
-    )  # fmt: skip
+        not_awaited,
+        queue_url=bad_url,
+        mode="per_message",
+        visibility_secs=30,
+        client=bad_sqs.client,
+        **FAST,
+    )
     with good, bad:
         assert wait_for(lambda: good_sqs.deleted == 1 and bad.stats.failed == 1, timeout=10)
     assert handler.seen == ["x"]

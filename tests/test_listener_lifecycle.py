@@ -55,17 +55,27 @@ def test_decorator_and_listener_take_exactly_the_settings_fields() -> None:
 
 
 def test_decorator_keeps_sqs_fargate_listeners_argument_order() -> None:
-    seed = ["queue_url", "mode", "wait_time", "batch_size", "visibility_secs", "max_extend",
-            "worker_threads"]  # fmt: skip
-    assert list(_keywords(sqs_listener))[: len(seed)] == seed
+    fargate = [
+        "queue_url",
+        "mode",
+        "wait_time",
+        "batch_size",
+        "visibility_secs",
+        "max_extend",
+        "worker_threads",
+    ]
+    assert list(_keywords(sqs_listener))[: len(fargate)] == fargate
     assert _keywords(sqs_listener)["queue_url"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
 def test_every_entry_point_takes_every_option() -> None:
     options: dict[str, Any] = {
-        "health_check_port": 0, "trace_empty_receives": True, "delete_linger_seconds": 0.2,
-        "poller_threads": 1, "shutdown_timeout_seconds": 5.0,
-    }  # fmt: skip
+        "health_check_port": 0,
+        "trace_empty_receives": True,
+        "delete_linger_seconds": 0.2,
+        "poller_threads": 1,
+        "shutdown_timeout_seconds": 5.0,
+    }
     direct = Listener(lambda m: True, queue_url="q", environ={}, **options).settings
     resolved = ListenerSettings.resolve(queue_url="q", environ={}, **options)
 
@@ -158,9 +168,13 @@ def test_stop_and_join_return_the_first_drains_result_to_every_caller(
         return True
 
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=30,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=30,
+        client=make_client(),
+        **FAST,
+    )
     listener.start()
     assert started.wait(10)
     results: list[bool] = []
@@ -176,8 +190,10 @@ def test_stop_and_join_return_the_first_drains_result_to_every_caller(
     first.start()
     assert wait_for(lambda: listener._state is ListenerState.DRAINING, timeout=5)
     # ... and so does every caller that came while it drained, whatever its own timeout.
-    others = [threading.Thread(target=call, args=(method, 10.0))
-              for method in (listener.join, listener.stop, listener.join)]  # fmt: skip
+    others = [
+        threading.Thread(target=call, args=(method, 10.0))
+        for method in (listener.join, listener.stop, listener.join)
+    ]
     for thread in others:
         thread.start()
     for thread in [first, *others]:
@@ -219,9 +235,13 @@ def test_a_listener_given_a_port_serves_its_health_while_it_runs(
 ) -> None:
     port = free_port()
     listener = Listener(
-        lambda m: True, queue_url=queue_url, client=make_client(), health_check_port=port,
-        name="orders", **FAST,
-    )  # fmt: skip
+        lambda m: True,
+        queue_url=queue_url,
+        client=make_client(),
+        health_check_port=port,
+        name="orders",
+        **FAST,
+    )
     assert _closed(port)
     listener.start()
     try:

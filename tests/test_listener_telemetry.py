@@ -107,9 +107,13 @@ def test_listener_metrics_come_from_the_catalog(
 
     sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=30,
-        client=sqs.client, **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted == 4, timeout=10)
         assert wait_for(lambda: sqs.count("ReceiveMessage") > 1, timeout=5)
@@ -139,9 +143,13 @@ def test_empty_receives_are_counted_and_traced_only_on_request(
         otel.clear()
         sqs = SqsCalls(make_client())
         listener = Listener(
-            lambda m: True, queue_url=queue_url, client=sqs.client,
-            trace_empty_receives=traced, wait_time=0, idle_sleep_max=0.05,
-        )  # fmt: skip
+            lambda m: True,
+            queue_url=queue_url,
+            client=sqs.client,
+            trace_empty_receives=traced,
+            wait_time=0,
+            idle_sleep_max=0.05,
+        )
         with listener:
             assert wait_for(lambda calls=sqs: calls.count("ReceiveMessage") >= 3, timeout=10)
         spans = _by_name(otel.spans(), f"receive {queue_name}")

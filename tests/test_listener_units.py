@@ -18,8 +18,8 @@ from sqsobs.listener._results import BatchResult, InvalidBatchResult, failed_ind
 from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED
-from sqsobs.types import BatchResult as SeedBatchResult
-from sqsobs.types import SqsMessage as SeedSqsMessage
+from sqsobs.types import BatchResult as FargateBatchResult
+from sqsobs.types import SqsMessage as FargateSqsMessage
 
 
 def make_message(index: int, body: str = "{}", **attributes: Any) -> SqsMessage:
@@ -37,9 +37,9 @@ def make_message(index: int, body: str = "{}", **attributes: Any) -> SqsMessage:
 
 
 # --- SqsMessage --------------------------------------------------------------------------------
-def test_types_module_is_the_seed_location() -> None:
-    assert SeedSqsMessage is SqsMessage
-    assert SeedBatchResult is BatchResult
+def test_types_module_is_sqs_fargate_listeners_location() -> None:
+    assert FargateSqsMessage is SqsMessage
+    assert FargateBatchResult is BatchResult
 
 
 def test_json_is_parsed_once_and_cached() -> None:
@@ -117,7 +117,7 @@ def test_unreadable_or_unknown_results_fail_the_whole_batch(result: object) -> N
 
 
 # --- settings ----------------------------------------------------------------------------------
-def test_defaults_match_the_seed() -> None:
+def test_defaults_match_sqs_fargate_listener() -> None:
     settings = ListenerSettings.resolve(queue_url="q", environ={})
     assert (settings.mode, settings.wait_time, settings.batch_size) == ("batch", 20, 10)
     assert (settings.visibility_secs, settings.max_extend, settings.worker_threads) == (60, 900, 4)
@@ -286,9 +286,11 @@ def test_heartbeat_drops_messages_sqs_no_longer_knows() -> None:
 def test_acker_retries_entries_sqs_failed_and_not_invalid_handles() -> None:
     client = FakeClient()
     acker = Acker(
-        client=client, queue_url="http://q/unit",
-        telemetry=ListenerTelemetry("unit", "http://q/unit"), sleep=lambda _s: None,
-    )  # fmt: skip
+        client=client,
+        queue_url="http://q/unit",
+        telemetry=ListenerTelemetry("unit", "http://q/unit"),
+        sleep=lambda _s: None,
+    )
     acker.start()
     client.fail["rh-1"] = ("InternalError", False)
     client.fail["rh-2"] = ("ReceiptHandleIsInvalid", True)
@@ -308,9 +310,11 @@ def test_acker_retries_a_whole_call_that_failed_retryably() -> None:
     )
     client.raise_next = [throttled]
     acker = Acker(
-        client=client, queue_url="http://q/unit",
-        telemetry=ListenerTelemetry("unit", "http://q/unit"), sleep=lambda _s: None,
-    )  # fmt: skip
+        client=client,
+        queue_url="http://q/unit",
+        telemetry=ListenerTelemetry("unit", "http://q/unit"),
+        sleep=lambda _s: None,
+    )
     acker.start()
     acker.delete([make_message(i) for i in range(12)])
     assert acker.stop(timeout_seconds=5)
