@@ -112,21 +112,8 @@ class Poller:
         count = self._settings.batch_size if self._settings.mode == "batch" else slots
         started_ns = time.time_ns()
         started = time.perf_counter()
-        try:
-            response = self._client.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=self._settings.wait_time,
-                VisibilityTimeout=self._settings.visibility_secs,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
-            )
-        except Exception as error:
-            translated = translate_client_error(error, operation="ReceiveMessage")
-            self._telemetry.poll_error(error_type(translated), time.perf_counter() - started)
-            raise translated from error
+        raw = self._receive_message(count, started)
         duration = time.perf_counter() - started
-        raw = response.get("Messages") or []
         if not raw:
             traced = self._settings.trace_empty_receives
             self._telemetry.empty_receive(duration, started_ns, traced=traced)
@@ -141,6 +128,24 @@ class Poller:
         self._heartbeat.track(messages)
         self._stats.add(received=len(messages))
         return messages, receive
+
+    def _receive_message(self, count: int, started: float) -> list[dict[str, Any]]:
+        """One ReceiveMessage call: the raw messages; a failure is counted and raised translated."""
+        try:
+            response = self._client.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=self._settings.wait_time,
+                VisibilityTimeout=self._settings.visibility_secs,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
+            )
+        except Exception as error:
+            translated = translate_client_error(error, operation="ReceiveMessage")
+            self._telemetry.poll_error(error_type(translated), time.perf_counter() - started)
+            raise translated from error
+        messages: list[dict[str, Any]] = response.get("Messages") or []
+        return messages
 
     def _dispatch(self, messages: list[SqsMessage], receive: SpanContext | None) -> int:
         """Queue the work for ``messages``; return how many workers it takes."""
