@@ -1,4 +1,4 @@
-"""The seed's ``types`` module: what a listener's handler receives and returns.
+"""What a listener's handler receives and returns, where sqs-fargate-listener's ``types`` had it.
 
 Example::
 

@@ -1,9 +1,9 @@
 """A listener process for tests/test_listener_sigterm.py: ``run_listeners()`` until SIGTERM.
 
-Configured only by environment variables, as the seed's ECS deployment is: ``QUEUE_URL``,
-``WORKER_THREADS``, ``WAIT_TIME``, ``VISIBILITY_SECS``, ``AWS_ENDPOINT_URL_SQS``. Every handler
-start and end is appended to ``LISTENER_APP_LOG``; the listeners' final counts are printed as
-JSON on stdout after the drain.
+Configured only by environment variables, as sqs-fargate-listener's ECS deployment is:
+``QUEUE_URL``, ``WORKER_THREADS``, ``WAIT_TIME``, ``VISIBILITY_SECS``, ``AWS_ENDPOINT_URL_SQS``.
+Every handler start and end is appended to ``LISTENER_APP_LOG``; the listeners' final counts are
+printed as JSON on stdout after the drain.
 """
 
 from __future__ import annotations

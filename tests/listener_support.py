@@ -52,3 +52,32 @@ class Recorder:
     def total(self) -> int:
         with self.lock:
             return sum(self.bodies.values())
+
+
+class SqsCalls:
+    """What a boto3 SQS client asked of the server, counted with botocore's event hooks.
+
+    ``requests[operation]`` counts calls made (failed ones too); ``deleted`` counts the entries
+    the server confirmed in DeleteMessageBatch answers. Pass ``.client`` to the code under test.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.deleted = 0
+        client.meta.events.register("before-call.sqs", self._before_call)
+        client.meta.events.register("after-call.sqs.DeleteMessageBatch", self._after_delete)
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        with self.lock:
+            self.requests[model.name] += 1
+
+    def _after_delete(self, parsed: dict[str, Any], **_: Any) -> None:
+        with self.lock:
+            self.deleted += len(parsed.get("Successful") or [])
+
+    def count(self, operation: str) -> int:
+        """Calls of ``operation`` made so far."""
+        with self.lock:
+            return self.requests[operation]

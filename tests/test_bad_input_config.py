@@ -91,6 +91,7 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "on_failure": [object()],
     "delete_linger_seconds": [-1, "0.05", float("nan")],
     "trace_empty_receives": ["yes", 1],
+    "health_check_port": ["8080", -1, 65536, True, 1.5],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "name", "environ"}

@@ -89,9 +89,14 @@ def test_hostile_messages_are_handled_counted_and_no_worker_dies(
         return BatchResult(failed_message_ids=failed)
 
     listener = Listener(
-        per_message if mode == "per_message" else batch, queue_url=url, mode=mode,
-        worker_threads=3, visibility_secs=1, client=make_client(), **FAST,
-    )  # fmt: skip
+        per_message if mode == "per_message" else batch,
+        queue_url=url,
+        mode=mode,
+        worker_threads=3,
+        visibility_secs=1,
+        client=make_client(),
+        **FAST,
+    )
     json_bodies = [e["MessageBody"] for e in HOSTILE if e["MessageBody"] != NON_JSON]
     with listener:
         assert wait_for(lambda: all(ok[b] for b in json_bodies), timeout=15), ok
@@ -142,10 +147,15 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
     with FaultProxy(sqs_server.endpoint_url, seed=3) as proxy:
         proxy.add(Fault("error500", operations={"ChangeMessageVisibilityBatch"}))
         listener = Listener(
-            handle, queue_url=queue_url, mode="per_message", worker_threads=1,
-            visibility_secs=1, max_extend=60, client=make_client(endpoint_url=proxy.endpoint_url),
+            handle,
+            queue_url=queue_url,
+            mode="per_message",
+            worker_threads=1,
+            visibility_secs=1,
+            max_extend=60,
+            client=make_client(endpoint_url=proxy.endpoint_url),
             **FAST,
-        )  # fmt: skip
+        )
         with listener:
             assert started.wait(10)
             taken: list[dict[str, Any]] = []
@@ -164,7 +174,7 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
             dest = {"messaging.destination.name": listener.telemetry.queue}
             expired = {**dest, "error.type": "ReceiptHandleIsInvalid"}
             assert wait_for(lambda: otel.total(HEARTBEATS.name, **expired) >= 1, timeout=10)
-            assert listener.heartbeat.held() == 0
+            assert listener._engine.heartbeat.held() == 0
             release.set()
             sqs_client.send_message(QueueUrl=queue_url, MessageBody="next")
             assert wait_for(lambda: "next" in handled, timeout=10)

@@ -96,14 +96,22 @@ def test_random_faults_nothing_deleted_early_everything_handled(
             watch.success(message)
 
     listener = Listener(
-        per_message if mode == "per_message" else batch, queue_url=queue_url, mode=mode,
-        worker_threads=4, visibility_secs=2, client=client, **FAST,
-    )  # fmt: skip
+        per_message if mode == "per_message" else batch,
+        queue_url=queue_url,
+        mode=mode,
+        worker_threads=4,
+        visibility_secs=2,
+        client=client,
+        **FAST,
+    )
     with listener:
         done = wait_for(
-            lambda: watch.count(bodies) == len(bodies) and queue_counts(sqs_client, queue_url)
-            == (0, 0), timeout=60, interval=0.2,
-        )  # fmt: skip
+            lambda: (
+                watch.count(bodies) == len(bodies) and queue_counts(sqs_client, queue_url) == (0, 0)
+            ),
+            timeout=60,
+            interval=0.2,
+        )
         workers_alive = threads_alive(listener)
     handled = watch.count(bodies)
     redelivered = sum(count - 1 for count in watch.handled.values())
@@ -140,9 +148,14 @@ def test_polling_recovers_after_a_stall_and_a_server_kill(
                 return True
 
             listener = Listener(
-                handle, queue_url=url, mode="per_message", worker_threads=4, visibility_secs=5,
-                client=client, **FAST,
-            )  # fmt: skip
+                handle,
+                queue_url=url,
+                mode="per_message",
+                worker_threads=4,
+                visibility_secs=5,
+                client=client,
+                **FAST,
+            )
             with listener:
                 first = [f"a-{i}" for i in range(60)]
                 send_bodies(direct, url, first)
@@ -205,9 +218,15 @@ def test_exceptions_hangs_and_poison_only_poison_reaches_the_dlq(
         return True
 
     listener = Listener(
-        handle, queue_url=url, mode="per_message", worker_threads=6, visibility_secs=1,
-        max_extend=1, client=client, **FAST,
-    )  # fmt: skip
+        handle,
+        queue_url=url,
+        mode="per_message",
+        worker_threads=6,
+        visibility_secs=1,
+        max_extend=1,
+        client=client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: watch.count(ok + flaky + hang) == 37, timeout=30)
         assert wait_for(lambda: queue_counts(sqs_client, url) == (0, 0), timeout=30)
@@ -228,9 +247,12 @@ def _name(url: str) -> str:
 
 
 def test_listener_sigkilled_mid_batch_its_messages_go_to_a_second_listener(
-    sqs_server: SqsServer, sqs_client: Any, make_client: ClientFactory, queue_url: str,
+    sqs_server: SqsServer,
+    sqs_client: Any,
+    make_client: ClientFactory,
+    queue_url: str,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     """A listener process holds two batches in slow handlers (its heartbeat keeps them hidden
     past their visibility timeout) and is SIGKILLed: nothing of theirs was deleted, they come
     back within one visibility timeout and a second listener handles them."""
@@ -240,10 +262,18 @@ def test_listener_sigkilled_mid_batch_its_messages_go_to_a_second_listener(
     with (tmp_path / "first.err").open("w") as stderr:
         first = spawn(
             "soak_listener",
-            {"queue_url": queue_url, "log": str(log.path), "mode": "batch", "batch_size": 5,
-             "worker_threads": 2, "visibility_secs": 2, "handler_seconds": 120},
-            sqs_server.endpoint_url, stderr,
-        )  # fmt: skip
+            {
+                "queue_url": queue_url,
+                "log": str(log.path),
+                "mode": "batch",
+                "batch_size": 5,
+                "worker_threads": 2,
+                "visibility_secs": 2,
+                "handler_seconds": 120,
+            },
+            sqs_server.endpoint_url,
+            stderr,
+        )
         try:
 
             def two_batches_in_hand() -> bool:
@@ -271,9 +301,14 @@ def test_listener_sigkilled_mid_batch_its_messages_go_to_a_second_listener(
         return True
 
     with Listener(
-        handle, queue_url=queue_url, mode="per_message", worker_threads=4, visibility_secs=30,
-        client=make_client(), **FAST,
-    ):  # fmt: skip
+        handle,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=4,
+        visibility_secs=30,
+        client=make_client(),
+        **FAST,
+    ):
         assert wait_for(lambda: len(seen) == 20, timeout=20), sorted(seen)
         assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 0), timeout=10)
     back_after = sorted(seen[body][0] for body in in_hand)
@@ -302,9 +337,14 @@ def test_failed_heartbeats_are_retried_in_time_and_nothing_is_handled_twice(
         return True
 
     with Listener(
-        handle, queue_url=queue_url, mode="per_message", worker_threads=8, visibility_secs=2,
-        client=client, **FAST,
-    ):  # fmt: skip
+        handle,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=8,
+        visibility_secs=2,
+        client=client,
+        **FAST,
+    ):
         assert wait_for(lambda: watch.count(bodies) == len(bodies), timeout=15)
         assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 0), timeout=10)
     failed = sum(

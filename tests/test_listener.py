@@ -16,7 +16,7 @@ from sqsobs.telemetry.catalog import HANDLER_FAILURES, HEARTBEATS
 from sqsobs.types import BatchResult, SqsMessage
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
-from tests.listener_support import Recorder, queue_counts, send_bodies
+from tests.listener_support import Recorder, SqsCalls, queue_counts, send_bodies
 
 FAST = {"wait_time": 1, "idle_sleep_max": 0.0}
 # moto's FIFO long poll spins holding the queue lock while visible messages wait behind an
@@ -41,23 +41,30 @@ def test_2000_messages_4_workers_each_handled_once_and_deleted(
         return BatchResult(failed_receipt_handles=[])
 
     handler = batch if mode == "batch" else per_message
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode=mode, worker_threads=4, visibility_secs=30,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode=mode,
+        worker_threads=4,
+        visibility_secs=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted >= total, timeout=90)
+        assert wait_for(lambda: sqs.deleted >= total, timeout=90)
     assert seen.distinct() == total
     assert max(seen.bodies.values()) == 1
-    assert listener.acker.deleted == total
+    assert sqs.deleted == total
     assert queue_counts(sqs_client, queue_url) == (0, 0)
-    calls = listener.receive_calls + listener.acker.calls["delete"]
+    deletes = sqs.count("DeleteMessageBatch")
+    calls = sqs.count("ReceiveMessage") + deletes
     if mode == "batch":
         # 10 per receive and 10 per delete, plus a few empty polls at the end.
         assert calls / total <= 0.25
     else:
         # Never more messages than free workers (4) per receive; deletes still batched.
-        assert listener.acker.calls["delete"] / total <= 0.2
+        assert deletes / total <= 0.2
 
 
 def test_handler_running_3x_visibility_keeps_message_invisible_with_batched_heartbeats(
@@ -72,21 +79,28 @@ def test_handler_running_3x_visibility_keeps_message_invisible_with_batched_hear
         time.sleep(3 * visibility)
         return True
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        slow, queue_url=queue_url, mode="per_message", worker_threads=count,
-        visibility_secs=visibility, client=make_client(), **FAST,
-    )  # fmt: skip
+        slow,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=count,
+        visibility_secs=visibility,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: seen.distinct() == count, timeout=10)
         # Meanwhile another consumer sees nothing: the heartbeat keeps them invisible.
         time.sleep(visibility + 0.5)
         stolen = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
         assert stolen.get("Messages", []) == []
-        assert wait_for(lambda: listener.acker.deleted == count, timeout=15)
+        assert wait_for(lambda: sqs.deleted == count, timeout=15)
     assert seen.total() == count
     assert drain_queue(sqs_client, queue_url) == []
     # ~3 s of extensions every ~1 s for 5 messages: one call per beat, not one per message.
-    calls = listener.heartbeat.calls
+    # Every handler succeeded, so no visibility call was a release: each one is a heartbeat.
+    calls = sqs.count("ChangeMessageVisibilityBatch")
     assert 2 <= calls <= 8
     spans = [s for s in otel.spans() if s.name == f"heartbeat {listener.telemetry.queue}"]
     assert len(spans) == calls
@@ -142,12 +156,17 @@ def test_per_message_false_or_exception_leaves_the_message_for_redelivery(
             raise ValueError("boom")
         return message.body == "ok"
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=1,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=1,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 3, timeout=15)
+        assert wait_for(lambda: sqs.deleted == 3, timeout=15)
     assert dict(seen.bodies) == {"ok": 1, "false": 2, "raise": 2}
     queue = listener.telemetry.queue
     failures = {
@@ -172,11 +191,12 @@ def test_lambda_style_response_ports_unchanged(
         ]
         return {"batchItemFailures": failures}
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        lambda_handler, queue_url=queue_url, visibility_secs=1, client=make_client(), **FAST
+        lambda_handler, queue_url=queue_url, visibility_secs=1, client=sqs.client, **FAST
     )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 3, timeout=15)
+        assert wait_for(lambda: sqs.deleted == 3, timeout=15)
     assert dict(seen.bodies) == {"a": 1, "b": 2, "c": 1}
 
 
@@ -190,13 +210,12 @@ def test_unknown_failed_handle_fails_the_whole_batch_and_deletes_nothing(
         calls.append(len(messages))
         return BatchResult(failed_receipt_handles=["not-a-handle"])
 
-    listener = Listener(
-        buggy, queue_url=queue_url, visibility_secs=30, client=make_client(), **FAST
-    )
+    sqs = SqsCalls(make_client())
+    listener = Listener(buggy, queue_url=queue_url, visibility_secs=30, client=sqs.client, **FAST)
     with listener:
         assert wait_for(lambda: sum(calls) == 2, timeout=10)
         time.sleep(0.3)
-    assert listener.acker.deleted == 0
+    assert sqs.deleted == 0
     assert queue_counts(sqs_client, queue_url) == (0, 2)
 
 
@@ -218,9 +237,10 @@ def test_queue_given_by_name_is_resolved(
 ) -> None:
     send_bodies(sqs_client, queue_url, ["by-name"])
     seen = Recorder()
-    listener = Listener(seen.add, queue_url=queue_name, client=make_client(), **FAST)
+    sqs = SqsCalls(make_client())
+    listener = Listener(seen.add, queue_url=queue_name, client=sqs.client, **FAST)
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 1, timeout=10)
+        assert wait_for(lambda: sqs.deleted == 1, timeout=10)
     assert listener.queue_url == queue_url
     assert dict(seen.bodies) == {"by-name": 1}
 
@@ -240,17 +260,23 @@ def test_stop_lets_inflight_finish_and_releases_unstarted_fifo_messages(
         return True
 
     # Two free workers: one receive takes f0 and f1, one worker runs the group in order.
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=2,
-        visibility_secs=2, client=make_client(), **FIFO_FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=2,
+        visibility_secs=2,
+        client=sqs.client,
+        **FIFO_FAST,
+    )
     listener.start()
     assert started.wait(10)
     begun = time.monotonic()
     assert listener.stop(timeout_seconds=10) is True
     assert time.monotonic() - begun < 5
     assert list(seen.bodies) == ["f0"]
-    assert listener.acker.deleted == 1
+    assert sqs.deleted == 1
     assert listener.stats.released == 1  # f1: received, never started
     # f1 is visible again at once (not after its visibility timeout), and the order holds.
     remaining = drain_queue(sqs_client, queue_url)
@@ -266,9 +292,13 @@ def test_messages_a_poll_returns_after_stop_are_made_visible_again(
         # The receive is on the wire while stop() is called; its answer arrives afterwards.
         proxy.add(Fault("latency", operations={"ReceiveMessage"}, seconds=1.0, count=1))
         listener = Listener(
-            seen.add, queue_url=queue_url, visibility_secs=30, poller_threads=1,
-            client=make_client(endpoint_url=proxy.endpoint_url), **FAST,
-        )  # fmt: skip
+            seen.add,
+            queue_url=queue_url,
+            visibility_secs=30,
+            poller_threads=1,
+            client=make_client(endpoint_url=proxy.endpoint_url),
+            **FAST,
+        )
         listener.start()
         time.sleep(0.3)
         assert listener.stop(timeout_seconds=10)

@@ -23,7 +23,7 @@ from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED, POLL_ERRORS
 from sqsobs.types import SqsMessage
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import wait_for
-from tests.listener_support import Recorder, queue_counts, send_bodies
+from tests.listener_support import Recorder, SqsCalls, queue_counts, send_bodies
 
 FAST = {"wait_time": 1, "idle_sleep_max": 0.0}
 # moto's FIFO long poll spins holding the queue lock while visible messages wait behind an
@@ -50,14 +50,19 @@ def test_fifo_group_in_order_and_rest_of_group_waits_after_a_failure(
         seen.add([message])
         return not (message.body == "A2" and message.receive_count == 1)
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=1,
-        client=make_client(), **FIFO_FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=1,
+        client=sqs.client,
+        **FIFO_FAST,
+    )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 10, timeout=20), (
+        assert wait_for(lambda: sqs.deleted == 10, timeout=20), (
             ",".join(seen.order),
-            listener.acker.deleted,
+            sqs.deleted,
             listener.stats.snapshot(),
         )
     order = seen.order
@@ -72,12 +77,10 @@ def test_poll_errors_back_off_are_counted_and_polling_resumes(
     seen = Recorder()
     with FaultProxy(sqs_server.endpoint_url) as proxy:
         fault = proxy.add(Fault("throttle", operations={"ReceiveMessage"}, count=3))
-        listener = Listener(
-            seen.add, queue_url=queue_url, client=make_client(endpoint_url=proxy.endpoint_url),
-            **FAST,
-        )  # fmt: skip
+        sqs = SqsCalls(make_client(endpoint_url=proxy.endpoint_url))
+        listener = Listener(seen.add, queue_url=queue_url, client=sqs.client, **FAST)
         with listener:
-            assert wait_for(lambda: listener.acker.deleted == 1, timeout=15)
+            assert wait_for(lambda: sqs.deleted == 1, timeout=15)
     assert fault.applied == 3
     assert dict(seen.bodies) == {"after-throttling": 1}
     errors = otel.points(
@@ -92,15 +95,20 @@ def test_filtered_messages_are_not_handled_and_not_redelivered_in_a_hot_loop(
 ) -> None:
     send_bodies(sqs_client, queue_url, ["keep", "skip"])
     seen = Recorder()
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        seen.add, queue_url=queue_url, filter_fn=lambda m: m.body != "skip",
-        retry_backoff_base=30, client=make_client(), **FAST,
-    )  # fmt: skip
+        seen.add,
+        queue_url=queue_url,
+        filter_fn=lambda m: m.body != "skip",
+        retry_backoff_base=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 1, timeout=10)
+        assert wait_for(lambda: sqs.deleted == 1, timeout=10)
         time.sleep(1.0)
     assert dict(seen.bodies) == {"keep": 1}
-    assert listener.stats.filtered == 1  # the seed's visibility 0 would give dozens here
+    assert listener.stats.filtered == 1  # sqs-fargate-listener's visibility 0: dozens
     assert queue_counts(sqs_client, queue_url) == (0, 1)
 
 
@@ -114,14 +122,21 @@ def test_retry_backoff_brings_a_failure_back_sooner_than_the_visibility_timeout(
         seen.add([message])
         return message.receive_count > 1
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=60,
-        retry_backoff=True, retry_backoff_base=1, retry_backoff_max=2,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=60,
+        retry_backoff=True,
+        retry_backoff_base=1,
+        retry_backoff_max=2,
+        client=sqs.client,
+        **FAST,
+    )
     begun = time.monotonic()
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 1, timeout=10)
+        assert wait_for(lambda: sqs.deleted == 1, timeout=10)
     assert time.monotonic() - begun < 10  # not the 60 s visibility timeout
     assert seen.bodies["flaky"] == 2
 
@@ -138,13 +153,20 @@ def test_handler_outliving_max_extend_is_counted_and_its_message_comes_back(
             time.sleep(4)
         return True
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=2, visibility_secs=1,
-        max_extend=1, client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=2,
+        visibility_secs=1,
+        max_extend=1,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: seen.bodies["long"] == 2, timeout=10)
-        assert wait_for(lambda: listener.acker.deleted >= 1, timeout=10)
+        assert wait_for(lambda: sqs.deleted >= 1, timeout=10)
     exceeded = otel.total(
         MAX_EXTEND_EXCEEDED.name,
         **{"messaging.destination.name": listener.telemetry.queue},
@@ -169,12 +191,17 @@ def test_async_handlers_share_one_event_loop_inside_their_process_span(
             spans.append(trace.get_current_span().get_span_context().is_valid)
         return True
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", worker_threads=4,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        worker_threads=4,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 12, timeout=10)
+        assert wait_for(lambda: sqs.deleted == 12, timeout=10)
     assert len(loops) == 1 and len(threads) == 1
     assert spans == [True] * 12
 
@@ -197,13 +224,20 @@ def test_hooks_see_every_outcome_and_a_raising_hook_changes_nothing(
             raise KeyError("x")
         return True
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", on_success=on_success,
-        on_failure=on_failure, visibility_secs=30, client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        on_success=on_success,
+        on_failure=on_failure,
+        visibility_secs=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
         assert wait_for(lambda: len(outcomes) == 2, timeout=10)
-        assert wait_for(lambda: listener.acker.deleted == 1, timeout=5)
+        assert wait_for(lambda: sqs.deleted == 1, timeout=5)
     assert sorted(outcomes) == [("failed", "bad:KeyError"), ("ok", "good")]
 
 
@@ -237,12 +271,13 @@ def test_run_listeners_runs_every_queue_and_returns_after_the_drain(
     monkeypatch.setenv("WAIT_TIME", "1")
     monkeypatch.setenv("IDLE_SLEEP_MAX", "0")
     seen = Recorder()
+    pay, note = SqsCalls(make_client()), SqsCalls(make_client())
 
-    @sqs_listener(queue_url=payments, mode="batch", client=make_client())
+    @sqs_listener(queue_url=payments, mode="batch", client=pay.client)
     def process_payments(msgs: list[SqsMessage]) -> None:
         seen.add(msgs)
 
-    @sqs_listener(mode="per_message", client=make_client())  # queue from QUEUE_URL
+    @sqs_listener(mode="per_message", client=note.client)  # queue from QUEUE_URL
     def send_notifications(msg: SqsMessage) -> bool:
         seen.add([msg])
         return True
@@ -259,7 +294,7 @@ def test_run_listeners_runs_every_queue_and_returns_after_the_drain(
     listeners = result[0]
     assert [listener.queue_url for listener in listeners] == [payments, notifications]
     assert all(not listener.running for listener in listeners)
-    assert sum(listener.acker.deleted for listener in listeners) == 3
+    assert pay.deleted + note.deleted == 3
 
 
 def test_bad_environment_fails_run_listeners_before_anything_starts(
@@ -304,13 +339,18 @@ def test_async_callable_objects_run_and_a_returned_coroutine_is_a_failure(
     send_bodies(sqs_client, good_url, ["x"])
     send_bodies(sqs_client, bad_url, ["y"])
     handler = AsyncHandler()
-    good = Listener(handler, queue_url=good_url, mode="per_message", client=make_client(), **FAST)
+    good_sqs, bad_sqs = SqsCalls(make_client()), SqsCalls(make_client())
+    good = Listener(handler, queue_url=good_url, mode="per_message", client=good_sqs.client, **FAST)
     bad = Listener(
-        not_awaited, queue_url=bad_url, mode="per_message", visibility_secs=30,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        not_awaited,
+        queue_url=bad_url,
+        mode="per_message",
+        visibility_secs=30,
+        client=bad_sqs.client,
+        **FAST,
+    )
     with good, bad:
-        assert wait_for(lambda: good.acker.deleted == 1 and bad.stats.failed == 1, timeout=10)
+        assert wait_for(lambda: good_sqs.deleted == 1 and bad.stats.failed == 1, timeout=10)
     assert handler.seen == ["x"]
-    assert bad.acker.deleted == 0
+    assert bad_sqs.deleted == 0
     assert queue_counts(sqs_client, bad_url) == (0, 1)

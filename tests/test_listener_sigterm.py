@@ -35,9 +35,13 @@ def start_app(sqs_server: Any, queue_url: str, log: Path, **env: str) -> subproc
         **env,
     }
     return subprocess.Popen(
-        [sys.executable, str(APP)], env=environ, cwd=ROOT, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [sys.executable, str(APP)],
+        env=environ,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def events(log: Path, kind: str) -> list[str]:

@@ -21,7 +21,7 @@ from sqsobs.telemetry.catalog import (
 )
 from sqsobs.types import BatchResult, SqsMessage
 from tests.helpers import wait_for
-from tests.listener_support import send_bodies
+from tests.listener_support import SqsCalls, send_bodies
 
 FAST = {"wait_time": 1, "idle_sleep_max": 0.0}
 
@@ -44,11 +44,10 @@ def test_producer_to_handler_is_one_trace(
         with tracer.start_as_current_span("web request") as request:
             futures = [producer.send(queue_url, f"order {i}") for i in range(3)]
         assert all(f.result(timeout=10) for f in futures)
-    listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", client=make_client(), **FAST
-    )
+    sqs = SqsCalls(make_client())
+    listener = Listener(handler, queue_url=queue_url, mode="per_message", client=sqs.client, **FAST)
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 3, timeout=10)
+        assert wait_for(lambda: sqs.deleted == 3, timeout=10)
     trace_id = request.get_span_context().trace_id
     assert handler_traces == [trace_id] * 3
     spans = otel.spans()
@@ -85,9 +84,10 @@ def test_batch_mode_one_process_span_links_every_message(
         calls.append(len(messages))
         return BatchResult(failed_receipt_handles=[])
 
-    listener = Listener(handler, queue_url=queue_url, client=make_client(), **FAST)
+    sqs = SqsCalls(make_client())
+    listener = Listener(handler, queue_url=queue_url, client=sqs.client, **FAST)
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 4, timeout=10)
+        assert wait_for(lambda: sqs.deleted == 4, timeout=10)
     spans = otel.spans()
     creates = {s.context.span_id for s in _by_name(spans, f"create {queue_name}")}
     processes = _by_name(spans, f"process {queue_name}")
@@ -105,13 +105,18 @@ def test_listener_metrics_come_from_the_catalog(
     def handler(message: SqsMessage) -> bool:
         return message.body != "m4"
 
+    sqs = SqsCalls(make_client())
     listener = Listener(
-        handler, queue_url=queue_url, mode="per_message", visibility_secs=30,
-        client=make_client(), **FAST,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        mode="per_message",
+        visibility_secs=30,
+        client=sqs.client,
+        **FAST,
+    )
     with listener:
-        assert wait_for(lambda: listener.acker.deleted == 4, timeout=10)
-        assert wait_for(lambda: listener.receive_calls > 1, timeout=5)
+        assert wait_for(lambda: sqs.deleted == 4, timeout=10)
+        assert wait_for(lambda: sqs.count("ReceiveMessage") > 1, timeout=5)
     queue = {"messaging.destination.name": queue_name}
     assert otel.total(CONSUMED_MESSAGES.name, **queue) == 5
     assert otel.total(DELETES.name, **queue) == 4
@@ -128,7 +133,7 @@ def test_listener_metrics_come_from_the_catalog(
     deletes = otel.points(
         OPERATION_DURATION.name, **queue, **{"messaging.operation.name": "delete"}
     )
-    assert sum(p.count for p in deletes) == listener.acker.calls["delete"]
+    assert sum(p.count for p in deletes) == sqs.count("DeleteMessageBatch")
 
 
 def test_empty_receives_are_counted_and_traced_only_on_request(
@@ -136,12 +141,17 @@ def test_empty_receives_are_counted_and_traced_only_on_request(
 ) -> None:
     for traced in (False, True):
         otel.clear()
+        sqs = SqsCalls(make_client())
         listener = Listener(
-            lambda m: True, queue_url=queue_url, client=make_client(),
-            trace_empty_receives=traced, wait_time=0, idle_sleep_max=0.05,
-        )  # fmt: skip
+            lambda m: True,
+            queue_url=queue_url,
+            client=sqs.client,
+            trace_empty_receives=traced,
+            wait_time=0,
+            idle_sleep_max=0.05,
+        )
         with listener:
-            assert wait_for(lambda lis=listener: lis.receive_calls >= 3, timeout=10)
+            assert wait_for(lambda calls=sqs: calls.count("ReceiveMessage") >= 3, timeout=10)
         spans = _by_name(otel.spans(), f"receive {queue_name}")
         if traced:
             assert spans and all(s.attributes["messaging.batch.message_count"] == 0 for s in spans)

@@ -18,8 +18,8 @@ from sqsobs.listener._results import BatchResult, InvalidBatchResult, failed_ind
 from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED
-from sqsobs.types import BatchResult as SeedBatchResult
-from sqsobs.types import SqsMessage as SeedSqsMessage
+from sqsobs.types import BatchResult as FargateBatchResult
+from sqsobs.types import SqsMessage as FargateSqsMessage
 
 
 def make_message(index: int, body: str = "{}", **attributes: Any) -> SqsMessage:
@@ -37,9 +37,9 @@ def make_message(index: int, body: str = "{}", **attributes: Any) -> SqsMessage:
 
 
 # --- SqsMessage --------------------------------------------------------------------------------
-def test_types_module_is_the_seed_location() -> None:
-    assert SeedSqsMessage is SqsMessage
-    assert SeedBatchResult is BatchResult
+def test_types_module_is_sqs_fargate_listeners_location() -> None:
+    assert FargateSqsMessage is SqsMessage
+    assert FargateBatchResult is BatchResult
 
 
 def test_json_is_parsed_once_and_cached() -> None:
@@ -117,8 +117,8 @@ def test_unreadable_or_unknown_results_fail_the_whole_batch(result: object) -> N
 
 
 # --- settings ----------------------------------------------------------------------------------
-def test_defaults_match_the_seed() -> None:
-    settings = ListenerSettings.resolve(queue="q", environ={})
+def test_defaults_match_sqs_fargate_listener() -> None:
+    settings = ListenerSettings.resolve(queue_url="q", environ={})
     assert (settings.mode, settings.wait_time, settings.batch_size) == ("batch", 20, 10)
     assert (settings.visibility_secs, settings.max_extend, settings.worker_threads) == (60, 900, 4)
     assert settings.idle_sleep_max == 2.0
@@ -130,11 +130,11 @@ def test_argument_beats_environment_beats_default() -> None:
         "WORKER_THREADS": "8", "IDLE_SLEEP_MAX": "0.5", "QUEUE_URL": "from-env",
     }  # fmt: skip
     from_env = ListenerSettings.resolve(environ=env)
-    assert (from_env.queue, from_env.wait_time, from_env.batch_size) == ("from-env", 5, 3)
+    assert (from_env.queue_url, from_env.wait_time, from_env.batch_size) == ("from-env", 5, 3)
     assert (from_env.visibility_secs, from_env.max_extend, from_env.worker_threads) == (45, 600, 8)
     assert from_env.idle_sleep_max == 0.5
-    explicit = ListenerSettings.resolve(queue="arg", wait_time=1, batch_size=10, environ=env)
-    assert (explicit.queue, explicit.wait_time, explicit.batch_size) == ("arg", 1, 10)
+    explicit = ListenerSettings.resolve(queue_url="arg", wait_time=1, batch_size=10, environ=env)
+    assert (explicit.queue_url, explicit.wait_time, explicit.batch_size) == ("arg", 1, 10)
 
 
 @pytest.mark.parametrize(
@@ -152,26 +152,26 @@ def test_argument_beats_environment_beats_default() -> None:
 )
 def test_bad_environment_values_name_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        ListenerSettings.resolve(queue="q", environ={variable: value})
+        ListenerSettings.resolve(queue_url="q", environ={variable: value})
     assert caught.value.setting == variable
 
 
 def test_bad_arguments_name_the_argument() -> None:
     with pytest.raises(ConfigError, match="batch_size"):
-        ListenerSettings.resolve(queue="q", batch_size=11, environ={})
+        ListenerSettings.resolve(queue_url="q", batch_size=11, environ={})
     with pytest.raises(ConfigError, match="mode"):
-        ListenerSettings.resolve(queue="q", mode="stream", environ={})
+        ListenerSettings.resolve(queue_url="q", mode="stream", environ={})
     with pytest.raises(ConfigError, match="QUEUE_URL"):
         ListenerSettings.resolve(environ={})
 
 
 def test_backoff_grows_with_receive_count_and_is_capped() -> None:
     settings = ListenerSettings.resolve(
-        queue="q", retry_backoff_base=10, retry_backoff_max=70, environ={}
+        queue_url="q", retry_backoff_base=10, retry_backoff_max=70, environ={}
     )
     assert [settings.backoff_seconds(n) for n in (1, 2, 3, 4, 50)] == [10, 20, 40, 70, 70]
     assert settings.fifo is False
-    assert ListenerSettings.resolve(queue="https://x/q.fifo", environ={}).fifo
+    assert ListenerSettings.resolve(queue_url="https://x/q.fifo", environ={}).fifo
 
 
 # --- heartbeat schedule (fake client, fake clock) -----------------------------------------------
@@ -183,6 +183,8 @@ class FakeClient:
         self.fail: dict[str, tuple[str, bool]] = {}
         self.raise_next: list[Exception] = []
         self.lock = threading.Lock()
+        #: Entries answered as deleted.
+        self.deleted = 0
 
     def _answer(self, name: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
         with self.lock:
@@ -196,6 +198,9 @@ class FakeClient:
                 ok.append({"Id": entry["Id"]})
             else:
                 failed.append({"Id": entry["Id"], "Code": problem[0], "SenderFault": problem[1]})
+        if name == "delete":
+            with self.lock:
+                self.deleted += len(ok)
         return {"Successful": ok, "Failed": failed}
 
     def change_message_visibility_batch(self, QueueUrl: str, Entries: list[Any]) -> Any:
@@ -281,9 +286,11 @@ def test_heartbeat_drops_messages_sqs_no_longer_knows() -> None:
 def test_acker_retries_entries_sqs_failed_and_not_invalid_handles() -> None:
     client = FakeClient()
     acker = Acker(
-        client=client, queue_url="http://q/unit",
-        telemetry=ListenerTelemetry("unit", "http://q/unit"), sleep=lambda _s: None,
-    )  # fmt: skip
+        client=client,
+        queue_url="http://q/unit",
+        telemetry=ListenerTelemetry("unit", "http://q/unit"),
+        sleep=lambda _s: None,
+    )
     acker.start()
     client.fail["rh-1"] = ("InternalError", False)
     client.fail["rh-2"] = ("ReceiptHandleIsInvalid", True)
@@ -291,7 +298,7 @@ def test_acker_retries_entries_sqs_failed_and_not_invalid_handles() -> None:
     assert acker.stop(timeout_seconds=5)
     deletes = [[e["ReceiptHandle"] for e in entries] for name, entries in client.calls]
     assert deletes == [["rh-0", "rh-1", "rh-2", "rh-3"], ["rh-1"]]
-    assert acker.deleted == 3
+    assert client.deleted == 3
 
 
 def test_acker_retries_a_whole_call_that_failed_retryably() -> None:
@@ -303,12 +310,14 @@ def test_acker_retries_a_whole_call_that_failed_retryably() -> None:
     )
     client.raise_next = [throttled]
     acker = Acker(
-        client=client, queue_url="http://q/unit",
-        telemetry=ListenerTelemetry("unit", "http://q/unit"), sleep=lambda _s: None,
-    )  # fmt: skip
+        client=client,
+        queue_url="http://q/unit",
+        telemetry=ListenerTelemetry("unit", "http://q/unit"),
+        sleep=lambda _s: None,
+    )
     acker.start()
     acker.delete([make_message(i) for i in range(12)])
     assert acker.stop(timeout_seconds=5)
     sizes = [len(entries) for _, entries in client.calls]
     assert sizes[0] == 10 and sum(sizes) == 22
-    assert acker.deleted == 12
+    assert client.deleted == 12

@@ -1,10 +1,10 @@
-"""The seed README's listener examples (sqs-fargate-listener), run as written with our import
-path, as real processes against the test server.
+"""sqs-fargate-listener's README examples, run as written with our import path, as real
+processes against the test server.
 
-The code blocks below are copied from the seed README; the only edits are the import path
+The code blocks below are copied from its README; the only edits are the import path
 (``sqs_fargate_listener`` -> ``sqsobs``), definitions of the application functions the README
 leaves to the reader (``process_order``, ``send_email``), the ``__main__`` block for the
-per-message fragment, and trailing spaces. The seed's queue URLs are used unchanged: the test
+per-message fragment, and trailing spaces. Its queue URLs are used unchanged: the test
 server resolves a queue by the name at the end of its URL; ``AWS_ENDPOINT_URL_SQS`` points boto3
 at it.
 """
@@ -123,7 +123,7 @@ def as_ours(code: str) -> str:
 
 
 class App:
-    """A seed example running as its own process; stdout lines collected as they come."""
+    """A README example running as its own process; stdout lines collected as they come."""
 
     def __init__(self, path: Path, endpoint_url: str) -> None:
         env = {
@@ -136,9 +136,14 @@ class App:
             "PYTHONPATH": str(ROOT),
         }
         self.process = subprocess.Popen(
-            [sys.executable, str(path)], env=env, cwd=path.parent, text=True,
-            encoding="utf-8", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [sys.executable, str(path)],
+            env=env,
+            cwd=path.parent,
+            text=True,
+            encoding="utf-8",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.chunks: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -168,8 +173,8 @@ class App:
 
 
 @pytest.fixture
-def seed_queues(sqs_client: Any) -> Iterator[Any]:
-    """Create the seed's queues by the names in its URLs; delete them afterwards."""
+def readme_queues(sqs_client: Any) -> Iterator[Any]:
+    """Create the README's queues by the names in its URLs; delete them afterwards."""
     created: list[str] = []
 
     def create(*names: str) -> list[str]:
@@ -190,9 +195,9 @@ def run_app(tmp_path: Path, code: str, sqs_server: Any) -> App:
 
 
 def test_quick_start_batch_mode(
-    tmp_path: Path, sqs_server: Any, sqs_client: Any, seed_queues: Any
+    tmp_path: Path, sqs_server: Any, sqs_client: Any, readme_queues: Any
 ) -> None:
-    (orders,) = seed_queues("orders-queue")
+    (orders,) = readme_queues("orders-queue")
     bodies = [json.dumps({"order_id": i, "customer": f"c{i}"}) for i in range(5)]
     bodies += ["not json", json.dumps({"order_id": -1, "customer": "bad"})]
     for body in bodies:
@@ -212,9 +217,9 @@ def test_quick_start_batch_mode(
 
 
 def test_quick_start_per_message_mode(
-    tmp_path: Path, sqs_server: Any, sqs_client: Any, seed_queues: Any
+    tmp_path: Path, sqs_server: Any, sqs_client: Any, readme_queues: Any
 ) -> None:
-    (emails,) = seed_queues("email-queue")
+    (emails,) = readme_queues("email-queue")
     for body in [json.dumps({"recipient": f"u{i}@example.com"}) for i in range(3)] + ["{bad"]:
         sqs_client.send_message(QueueUrl=emails, MessageBody=body)
     imports = as_ours(BATCH_APP.split("@sqs_listener", maxsplit=1)[0])
@@ -232,9 +237,9 @@ def test_quick_start_per_message_mode(
 
 
 def test_message_attributes_example(
-    tmp_path: Path, sqs_server: Any, sqs_client: Any, seed_queues: Any
+    tmp_path: Path, sqs_server: Any, sqs_client: Any, readme_queues: Any
 ) -> None:
-    (queue_url,) = seed_queues("attributes-queue")
+    (queue_url,) = readme_queues("attributes-queue")
     sqs = sqs_client
     # The README's producer snippet; its body placeholder ``{...}`` is filled in.
     sqs.send_message(
@@ -261,9 +266,9 @@ def test_message_attributes_example(
 
 
 def test_multiple_queues_in_one_app(
-    tmp_path: Path, sqs_server: Any, sqs_client: Any, seed_queues: Any
+    tmp_path: Path, sqs_server: Any, sqs_client: Any, readme_queues: Any
 ) -> None:
-    payments, notifications = seed_queues("payments-queue", "notifications-queue")
+    payments, notifications = readme_queues("payments-queue", "notifications-queue")
     sqs_client.send_message(QueueUrl=payments, MessageBody="pay")
     sqs_client.send_message(QueueUrl=notifications, MessageBody="notify")
     app = run_app(tmp_path, as_ours(MULTIPLE_QUEUES_APP), sqs_server)
@@ -303,7 +308,10 @@ def test_configuration_example_arguments_reach_the_listener() -> None:
         settings = registered_listeners()[0].build().settings
     finally:
         clear_listeners()
-    assert (settings.queue, settings.mode, settings.wait_time, settings.batch_size) == (
-        "...", "batch", 10, 5,
-    )  # fmt: skip
+    assert (settings.queue_url, settings.mode, settings.wait_time, settings.batch_size) == (
+        "...",
+        "batch",
+        10,
+        5,
+    )
     assert (settings.visibility_secs, settings.max_extend, settings.worker_threads) == (45, 600, 8)

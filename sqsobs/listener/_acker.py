@@ -83,10 +83,6 @@ class Acker:
         self._stopping = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        #: Calls made, by operation (for tests and stats).
-        self.calls = {OP_DELETE: 0, OP_RELEASE: 0}
-        #: Messages deleted successfully.
-        self.deleted = 0
 
     def start(self, name: str = "sqsobs-acker") -> None:
         """Start the acker thread."""
@@ -142,11 +138,6 @@ class Acker:
             self._thread.join(timeout_seconds)
         return flushed
 
-    def pending(self) -> int:
-        """Items waiting to be sent."""
-        with self._cond:
-            return len(self._deletes) + len(self._releases)
-
     def _run(self) -> None:
         while True:
             batch, operation = self._next_batch()
@@ -199,7 +190,6 @@ class Acker:
     def _send(self, batch: list[_Item], operation: str) -> None:
         if self._before_send is not None:
             self._before_send([item.handle for item in batch])
-        self.calls[operation] += 1
         try:
             links = [item.creation for item in batch if item.creation is not None]
             with self._telemetry.call_span(operation, len(batch), links):
@@ -223,7 +213,6 @@ class Acker:
     def _record(self, operation: str, outcome: BatchOutcome, retried: int) -> None:
         final_failures = len(outcome.failed) - retried
         if operation == OP_DELETE:
-            self.deleted += len(outcome.succeeded)
             self._telemetry.deletes(len(outcome.succeeded))
             for code, retryable in outcome.failed.values():
                 if not retryable:
@@ -232,10 +221,13 @@ class Acker:
         if outcome.failed:
             logger.warning(
                 "%s on %s: %d of %d entries failed (%s); %d will be retried",
-                operation, self._queue_url, len(outcome.failed),
+                operation,
+                self._queue_url,
+                len(outcome.failed),
                 len(outcome.succeeded) + len(outcome.failed),
-                sorted({code for code, _ in outcome.failed.values()}), retried,
-            )  # fmt: skip
+                sorted({code for code, _ in outcome.failed.values()}),
+                retried,
+            )
 
     def _whole_call_failed(self, batch: list[_Item], operation: str, error: SqsError) -> None:
         kind = error_type(error)
@@ -248,9 +240,12 @@ class Acker:
         self._telemetry.settled(lost)
         logger.warning(
             "%s of %d message(s) on %s failed (%s); %s",
-            operation, len(batch), self._queue_url, kind,
+            operation,
+            len(batch),
+            self._queue_url,
+            kind,
             "retrying" if retry else "they will come back after their visibility timeout",
-        )  # fmt: skip
+        )
         if retry:
             self._sleep(CALL_BACKOFF.delay(batch[0].attempts + 1))
             self._requeue(retry, operation)

@@ -1,8 +1,12 @@
-"""An optional HTTP health endpoint for container health checks (the seed's ``health_check_port``).
+"""An optional HTTP health endpoint for container health checks (``health_check_port``).
 
 ``GET /health`` answers 200 ``{"status": "ok"}`` while every listener on the port runs, and 503
 ``{"status": "draining"}`` once shutdown began; ``GET /metrics`` answers each listener's counts as
 JSON (for Prometheus metrics, use :func:`sqsobs.configure_telemetry`).
+
+A listener given ``health_check_port`` joins the server on that port when it starts (the first
+one starts it) and leaves when it has stopped (the last one stops it), so listeners given the
+same port, by ``run_listeners()`` or by hand, share one endpoint.
 
 Example::
 
@@ -23,9 +27,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqsobs.listener._listener import Listener
 
-__all__ = ["HealthServer"]
+__all__ = ["HealthServer", "join_health", "leave_health"]
 
 logger = logging.getLogger(__name__)
+
+#: How long stop() waits for the serving thread to end.
+_STOP_SECONDS = 5.0
 
 
 class HealthServer:
@@ -33,6 +40,7 @@ class HealthServer:
 
     def __init__(self, port: int, listeners: Sequence[Listener], host: str = "0.0.0.0") -> None:
         self._listeners = list(listeners)
+        self._lock = threading.Lock()
         owner = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -57,27 +65,29 @@ class HealthServer:
         """The port it listens on."""
         return int(self._server.server_address[1])
 
+    def add(self, listener: Listener) -> None:
+        """Report on ``listener`` too."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove(self, listener: Listener) -> int:
+        """Stop reporting on ``listener``; return how many listeners are left."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+            return len(self._listeners)
+
     def answer(self, path: str) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) for ``path``."""
         route = path.split("?", 1)[0]
+        with self._lock:
+            listeners = list(self._listeners)
         if route == "/health":
-            if all(listener.running for listener in self._listeners):
+            if all(listener.running for listener in listeners):
                 return 200, {"status": "ok"}
             return 503, {"status": "draining"}
         if route == "/metrics":
-            return 200, {
-                "listeners": [
-                    {
-                        "name": listener.name,
-                        "queue_url": listener.queue_url,
-                        "mode": listener.settings.mode,
-                        "worker_threads": listener.settings.worker_threads,
-                        "running": listener.running,
-                        **listener.stats.snapshot(),
-                    }
-                    for listener in self._listeners
-                ]
-            }
+            return 200, {"listeners": [_metrics(listener) for listener in listeners]}
         return 404, {"error": "not found"}
 
     def start(self) -> HealthServer:
@@ -93,5 +103,45 @@ class HealthServer:
         """Stop serving and close the socket."""
         if self._thread is not None:
             self._server.shutdown()
-            self._thread.join(5.0)
+            self._thread.join(_STOP_SECONDS)
         self._server.server_close()
+
+
+def _metrics(listener: Listener) -> dict[str, Any]:
+    return {
+        "name": listener.name,
+        "queue_url": listener.queue_url,
+        "mode": listener.settings.mode,
+        "worker_threads": listener.settings.worker_threads,
+        "running": listener.running,
+        **listener.stats.snapshot(),
+    }
+
+
+# One server per requested port, shared by every listener given that port.
+_servers: dict[int, HealthServer] = {}
+_servers_lock = threading.Lock()
+
+
+def join_health(port: int, listener: Listener) -> None:
+    """Serve ``listener``'s health on ``port``, starting the server if it is the first there.
+
+    A port that cannot be bound raises ``OSError`` here.
+    """
+    with _servers_lock:
+        server = _servers.get(port)
+        if server is None:
+            server = HealthServer(port, []).start()
+            _servers[port] = server
+        server.add(listener)
+
+
+def leave_health(port: int, listener: Listener) -> None:
+    """Stop serving ``listener``'s health; the last listener on ``port`` stops the server."""
+    with _servers_lock:
+        server = _servers.get(port)
+        if server is None or server.remove(listener) > 0:
+            return
+        del _servers[port]
+        # Under the lock: a listener joining next binds the port only once it is free again.
+        server.stop()

@@ -77,8 +77,6 @@ class Heartbeat:
         self._call_lock = threading.Lock()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        #: ChangeMessageVisibilityBatch calls made (for tests and stats).
-        self.calls = 0
 
     def start(self, name: str = "sqsobs-heartbeat") -> None:
         """Start the heartbeat thread."""
@@ -172,15 +170,16 @@ class Heartbeat:
                 logger.warning(
                     "handler for message %s on %s outlived max_extend (%s s); "
                     "the message becomes visible again",
-                    held.message_id, self._telemetry.queue, self._max_extend,
-                )  # fmt: skip
+                    held.message_id,
+                    self._telemetry.queue,
+                    self._max_extend,
+                )
         if exceeded:
             self._telemetry.max_extend_exceeded(len(exceeded))
         return due
 
     def _extend(self, batch: Sequence[tuple[str, int]]) -> bool:
         """One ChangeMessageVisibilityBatch; return True if it should be retried soon."""
-        self.calls += 1
         sent_at = self._clock()
         try:
             with self._telemetry.call_span(OP_HEARTBEAT, len(batch)):
@@ -206,7 +205,8 @@ class Heartbeat:
         if outcome.failed:
             logger.warning(
                 "heartbeat could not extend %d message(s) on %s: %s",
-                len(outcome.failed), self._queue_url,
+                len(outcome.failed),
+                self._queue_url,
                 sorted({code for code, _ in outcome.failed.values()}),
-            )  # fmt: skip
+            )
         return any(retryable for _, retryable in outcome.failed.values())

@@ -1,9 +1,9 @@
-"""A listener on one queue: a poller, a worker pool, a heartbeat and an acker.
+"""A listener on one queue, and its lifecycle: :class:`Listener`.
 
-The poller receives only as many messages as there are free workers (one batch per free worker in
-batch mode), so no message waits in a local buffer while its visibility timeout runs down.
-Workers run the handler (:mod:`sqsobs.listener._runner`); the heartbeat keeps in-flight messages
-invisible; the acker deletes successes in batches.
+A listener moves through :class:`ListenerState` once: built, started, stopping, draining,
+stopped. ``start()`` checks the queue and starts the threads (see :mod:`sqsobs.listener._engine`);
+``request_stop()`` ends receiving at once; ``join()`` drains (in-flight handlers finish, deletes
+are flushed) and ``stop()`` does both. A stopped listener cannot be started again.
 
 Example::
 
@@ -17,53 +17,55 @@ Example::
 
 from __future__ import annotations
 
+import enum
 import logging
-import queue as queue_module
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.trace import SpanContext
-
-from sqsobs._backoff import Backoff
 from sqsobs._client import build_sqs_client
-from sqsobs._config import bool_setting, float_setting
-from sqsobs._urls import queue_name as queue_name_of
-from sqsobs.errors import ConfigError, ListenerClosed, SqsError, translate_client_error
-from sqsobs.listener._acker import Acker
-from sqsobs.listener._heartbeat import Heartbeat
+from sqsobs.errors import ConfigError, ListenerClosed, ListenerError
+from sqsobs.listener._engine import Engine, Hooks
+from sqsobs.listener._health import join_health, leave_health
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._resolve import resolve_queue_url
-from sqsobs.listener._runner import HandlerRunner, ListenerStats
-from sqsobs.listener._settings import ListenerSettings
+from sqsobs.listener._settings import settings_from
+from sqsobs.listener._stats import ListenerStats
 from sqsobs.listener._telemetry import ListenerTelemetry
-from sqsobs.telemetry import error_type, extract_context
 
-__all__ = ["Listener"]
+__all__ = ["Listener", "ListenerState"]
 
 logger = logging.getLogger(__name__)
 
-#: System attributes the listener asks for: tracing, age, receive count and FIFO group.
-SYSTEM_ATTRIBUTES = ["AWSTraceHeader", "SentTimestamp", "ApproximateReceiveCount", "MessageGroupId"]
 
-#: After the n-th failed ReceiveMessage in a row: full jitter up to 0.4 s * 2**(n-1), at most 20 s.
-POLL_BACKOFF = Backoff(base_seconds=0.4, max_seconds=20.0)
+class ListenerState(enum.Enum):
+    """Where a :class:`Listener` is in its life; it only ever moves down this list."""
 
-_Task = tuple[Callable[[Sequence[SqsMessage], Any], None], Sequence[SqsMessage], Any]
+    NEW = "new"  # built; no thread yet
+    STARTING = "starting"  # start(): checking the queue, starting the threads
+    RUNNING = "running"  # receiving and handling
+    STOPPING = "stopping"  # stop requested: no more receives; nobody drains yet
+    DRAINING = "draining"  # join(): in-flight handlers finish, deletes are flushed
+    STOPPED = "stopped"  # drained, or never started; terminal: it cannot start again
+
+
+#: The states in which receiving has ended for good (the stop event is set).
+_STOP_REQUESTED = frozenset({ListenerState.STOPPING, ListenerState.DRAINING, ListenerState.STOPPED})
 
 
 class Listener:
     """Polls one queue and runs ``handler`` on what arrives, until :meth:`stop`.
 
-    Settings come from the arguments, then the environment (``QUEUE_URL``, ``WAIT_TIME``,
-    ``BATCH_SIZE``, ``VISIBILITY_SECS``, ``MAX_EXTEND``, ``WORKER_THREADS``, ``POLLER_THREADS``,
-    ``IDLE_SLEEP_MAX``, ``SHUTDOWN_TIMEOUT``), then the defaults; see
-    :class:`~sqsobs.listener._settings.ListenerSettings`. ``delete_linger_seconds`` bounds how
-    long a per-message delete waits for its batch to fill; ``trace_empty_receives`` also traces
-    receives that returned nothing (they are always counted).
+    Every keyword but the hooks, ``client``, ``name`` and ``environ`` is a field of
+    :class:`~sqsobs.listener.ListenerSettings` (its docs give each one's environment variable,
+    default and meaning): arguments win over the environment (``environ``, default
+    ``os.environ``), read now; a bad value raises :class:`~sqsobs.errors.ConfigError`.
+    ``filter_fn(msg)`` returning False skips a message (it comes back after the retry backoff);
+    ``on_success(msg)`` and ``on_failure(msg, error)`` see each outcome. ``client`` is a boto3
+    SQS client (default: one per listener, from the environment). With ``health_check_port``
+    the listener serves ``/health`` and ``/metrics`` while it runs.
 
     Example::
 
@@ -91,112 +93,128 @@ class Listener:
         retry_backoff_max: int | None = None,
         on_success: Callable[[SqsMessage], Any] | None = None,
         on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
+        health_check_port: int | None = None,
         client: Any = None,
-        delete_linger_seconds: float = 0.05,
-        trace_empty_receives: bool = False,
+        delete_linger_seconds: float | None = None,
+        trace_empty_receives: bool | None = None,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings = ListenerSettings.resolve(
-            queue=queue_url, mode=mode, wait_time=wait_time, batch_size=batch_size,
-            visibility_secs=visibility_secs, max_extend=max_extend,
-            worker_threads=worker_threads, poller_threads=poller_threads,
-            idle_sleep_max=idle_sleep_max,
-            shutdown_timeout_seconds=shutdown_timeout_seconds, retry_backoff=retry_backoff,
-            retry_backoff_base=retry_backoff_base, retry_backoff_max=retry_backoff_max,
-            environ=environ,
-        )  # fmt: skip
+        # Every setting keyword above goes on as it is (a test keeps them equal to the fields).
+        self.settings = settings_from(locals(), environ=environ)
         if not callable(handler):
             raise TypeError("handler must be callable")
-        hooks = {"filter_fn": filter_fn, "on_success": on_success, "on_failure": on_failure}
-        for setting, hook in hooks.items():
+        self._hooks = Hooks(filter_fn, on_success, on_failure)
+        for setting, hook in vars(self._hooks).items():
             if hook is not None and not callable(hook):
                 # Caught later, a non-callable filter would silently filter out every message.
                 raise ConfigError(setting, f"must be callable, got {type(hook).__name__}")
         self.handler = handler
         self.name = name or getattr(handler, "__name__", "listener")
-        self._client = client
-        self._filter_fn = filter_fn
-        self._on_success = on_success
-        self._on_failure = on_failure
-        self._linger = float_setting(
-            "delete_linger_seconds", delete_linger_seconds, default=0.05, minimum=0, maximum=60
-        )
-        self._trace_empty = bool_setting(
-            "trace_empty_receives", trace_empty_receives, default=False, environ={}
-        )
+        #: What this listener did, counted (also served by the health endpoint).
         self.stats = ListenerStats()
+        #: The queue's URL, once :meth:`start` resolved it.
         self.queue_url = ""
-        self._state = "new"
-        self._stop = threading.Event()
-        self._slots = threading.Condition()
-        self._free = self.settings.worker_threads
-        self._tasks: queue_module.SimpleQueue[_Task | None] = queue_module.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._pollers: list[threading.Thread] = []
-        self._count_lock = threading.Lock()
-        #: ReceiveMessage calls made.
-        self.receive_calls = 0
-
-    # --- lifecycle -------------------------------------------------------------------------
-    def start(self) -> Listener:
-        """Check the queue (a missing queue or denied access raises here) and start polling."""
-        if self._state != "new":
-            raise ListenerClosed(f"listener {self.name!r} was already started")
-        self._state = "starting"
-        client = self._client or _default_client(self.settings.worker_threads)
         self._client = client
-        try:
-            self.queue_url = resolve_queue_url(client, self.settings.queue)
-        except BaseException:
-            self._state = "stopped"  # nothing was started: stop() has nothing to drain
-            raise
-        queue_name = queue_name_of(self.queue_url)
-        self.telemetry = ListenerTelemetry(queue_name, self.queue_url)
-        self.heartbeat = Heartbeat(
-            client=client, queue_url=self.queue_url, telemetry=self.telemetry,
-            visibility_secs=self.settings.visibility_secs, max_extend=self.settings.max_extend,
-        )  # fmt: skip
-        self.acker = Acker(
-            client=client, queue_url=self.queue_url, telemetry=self.telemetry,
-            linger_seconds=self._linger, before_send=self.heartbeat.untrack_handles,
-        )  # fmt: skip
-        self.runner = HandlerRunner(
-            self.handler, settings=self.settings, telemetry=self.telemetry,
-            heartbeat=self.heartbeat, acker=self.acker, stopping=self._stop.is_set,
-            filter_fn=self._filter_fn, on_success=self._on_success, on_failure=self._on_failure,
-            stats=self.stats,
-        )  # fmt: skip
-        tag = f"sqsobs-{queue_name}"
-        self.heartbeat.start(f"{tag}-heartbeat")
-        self.acker.start(f"{tag}-acker")
-        self.runner.start(f"{tag}-loop")
-        for index in range(self.settings.worker_threads):
-            worker = threading.Thread(target=self._work, name=f"{tag}-worker-{index}", daemon=True)
-            worker.start()
-            self._threads.append(worker)
-        for index in range(self.settings.poller_threads):
-            poller = threading.Thread(target=self._poll, name=f"{tag}-poller-{index}", daemon=True)
-            poller.start()
-            self._pollers.append(poller)
-        self._state = "running"
-        logger.info(
-            "listening on %s: mode=%s batch_size=%d workers=%d visibility=%ds wait=%ds",
-            queue_name, self.settings.mode, self.settings.batch_size,
-            self.settings.worker_threads, self.settings.visibility_secs, self.settings.wait_time,
-        )  # fmt: skip
-        return self
+        self._state = ListenerState.NEW
+        self._lock = threading.Condition()
+        # Set on the move to a stopping state (never otherwise): it wakes sleeping pollers.
+        self._stop_event = threading.Event()
+        self._engine: Engine | None = None
+        # join()'s result, kept for every later caller once the state is STOPPED.
+        self._drained = False
+
+    # --- state ----------------------------------------------------------------------------
+    def _set(self, to: ListenerState) -> None:
+        """Enter ``to`` (the lock is held); the one place the state changes."""
+        self._state = to
+        if to in _STOP_REQUESTED:
+            self._stop_event.set()
+        self._lock.notify_all()
+
+    def _move(self, allowed: set[ListenerState], to: ListenerState) -> None:
+        with self._lock:
+            if self._state not in allowed:
+                raise ListenerClosed(
+                    f"listener {self.name!r} is {self._state.value}: it cannot become "
+                    f"{to.value} (a listener starts once)"
+                )
+            self._set(to)
 
     @property
     def running(self) -> bool:
         """True between start() and the beginning of stop()."""
-        return self._state == "running" and not self._stop.is_set()
+        return self._state is ListenerState.RUNNING
+
+    @property
+    def telemetry(self) -> ListenerTelemetry:
+        """The listener's spans and metrics (``telemetry.queue`` is the queue's name)."""
+        engine = self._engine
+        if engine is None:
+            raise ListenerError(f"listener {self.name!r} has not started")
+        return engine.telemetry
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Listener:
+        """Check the queue (a missing queue or denied access raises here) and start polling.
+
+        Raises :class:`~sqsobs.errors.ListenerClosed` if it was started (or stopped) before.
+        """
+        self._move({ListenerState.NEW}, ListenerState.STARTING)
+        try:
+            engine = self._start_engine()
+        except BaseException:
+            self._leave_health()
+            with self._lock:
+                self._drained = True  # nothing was started: stop() has nothing to drain
+                self._set(ListenerState.STOPPED)
+            raise
+        with self._lock:
+            self._engine = engine
+            if self._state is ListenerState.STARTING:
+                self._set(ListenerState.RUNNING)
+            self._lock.notify_all()  # a join() waiting for the engine may drain now
+        s = self.settings
+        logger.info(
+            "listening on %s: mode=%s batch_size=%d workers=%d visibility=%ds wait=%ds",
+            engine.name,
+            s.mode,
+            s.batch_size,
+            s.worker_threads,
+            s.visibility_secs,
+            s.wait_time,
+        )
+        return self
+
+    def _start_engine(self) -> Engine:
+        if self._client is None:
+            self._client = _default_client(self.settings.worker_threads)
+        self.queue_url = resolve_queue_url(self._client, self.settings.queue_url)
+        engine = Engine(
+            self.handler,
+            client=self._client,
+            queue_url=self.queue_url,
+            settings=self.settings,
+            stats=self.stats,
+            stop=self._stop_event,
+            hooks=self._hooks,
+        )
+        if self.settings.health_check_port is not None:
+            join_health(self.settings.health_check_port, self)
+        engine.start()
+        return engine
 
     def request_stop(self) -> None:
         """Stop receiving at once; in-flight handlers go on (see :meth:`join`)."""
-        self._stop.set()
-        with self._slots:
-            self._slots.notify_all()
+        with self._lock:
+            if self._state is ListenerState.NEW:
+                self._drained = True
+                self._set(ListenerState.STOPPED)
+            elif self._state in (ListenerState.STARTING, ListenerState.RUNNING):
+                self._set(ListenerState.STOPPING)
+            engine = self._engine
+        if engine is not None:
+            engine.wake()
 
     def stop(self, timeout_seconds: float | None = None) -> bool:
         """Stop receiving and drain; return True if everything finished within the timeout."""
@@ -204,39 +222,48 @@ class Listener:
         return self.join(timeout_seconds)
 
     def join(self, timeout_seconds: float | None = None) -> bool:
-        """Drain after :meth:`request_stop`: handlers finish, deletes flush, threads end.
+        """Wait for a stop request (:meth:`request_stop`, a signal), then drain.
 
-        ``timeout_seconds`` defaults to the ``shutdown_timeout_seconds`` setting. Returns False
-        if handlers were still running when it ran out (their messages come back later).
+        Handlers finish, deletes flush, threads end. ``timeout_seconds`` defaults to the
+        ``shutdown_timeout_seconds`` setting. Returns True only if everything finished in time;
+        False if handlers were still running when it ran out (their messages come back later)
+        or if no stop was requested by then. Once stopped, every call returns the first result.
         """
-        if self._state in ("new", "stopped"):
-            self._state = "stopped"
-            return True
-        timeout = (
-            self.settings.shutdown_timeout_seconds if timeout_seconds is None else timeout_seconds
-        )
-        deadline = time.monotonic() + timeout
-        for poller in self._pollers:
-            poller.join(max(0.0, deadline - time.monotonic()))
-        for _ in self._threads:
-            self._tasks.put(None)
-        finished = all(self._join(t, deadline) for t in self._threads)
-        if not finished:
-            logger.warning(
-                "listener %s: handlers still running after %.1f s; their messages come back "
-                "after their visibility timeout", self.name, timeout,
-            )  # fmt: skip
-        flushed = self.acker.stop(max(0.1, deadline - time.monotonic()))
-        self.heartbeat.stop(1.0)
-        self.runner.stop()
-        self._state = "stopped"
+        timeout = self.settings.shutdown_timeout_seconds
+        deadline = time.monotonic() + (timeout if timeout_seconds is None else timeout_seconds)
+        with self._lock:
+            if self._state is ListenerState.NEW:
+                self._drained = True
+                self._set(ListenerState.STOPPED)
+            if not self._lock.wait_for(self._can_drain, _remaining(deadline)):
+                return False
+            if self._state is ListenerState.DRAINING:  # another caller drains: wait for it
+                return self._lock.wait_for(self._stopped, _remaining(deadline)) and self._drained
+            if self._state is ListenerState.STOPPED:
+                return self._drained
+            self._set(ListenerState.DRAINING)
+            engine = self._engine
+        assert engine is not None  # _can_drain: STOPPING only once start() built it
+        drained = engine.drain(deadline)
+        self._leave_health()
+        with self._lock:
+            self._drained = drained
+            self._set(ListenerState.STOPPED)
         logger.info("listener %s stopped (%s)", self.name, self.stats.snapshot())
-        return finished and flushed
+        return drained
 
-    @staticmethod
-    def _join(thread: threading.Thread, deadline: float) -> bool:
-        thread.join(max(0.0, deadline - time.monotonic()))
-        return not thread.is_alive()
+    def _can_drain(self) -> bool:
+        """A stop was requested and start() is done with the threads (the lock is held)."""
+        if self._state is ListenerState.STOPPING:
+            return self._engine is not None
+        return self._state in _STOP_REQUESTED
+
+    def _stopped(self) -> bool:
+        return self._state is ListenerState.STOPPED
+
+    def _leave_health(self) -> None:
+        if self.settings.health_check_port is not None:
+            leave_health(self.settings.health_check_port, self)
 
     def __enter__(self) -> Listener:
         return self.start()
@@ -249,130 +276,12 @@ class Listener:
     ) -> None:
         self.stop()
 
-    # --- workers ---------------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            run, messages, receive = task
-            try:
-                run(messages, receive)
-            except Exception:  # a bug of ours must not kill the worker
-                logger.exception("listener %s: unexpected error in a worker", self.name)
-            finally:
-                with self._slots:
-                    self._free += 1
-                    self._slots.notify_all()
 
-    # --- poller ----------------------------------------------------------------------------
-    def _poll(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            slots = self._reserve()
-            if slots == 0:
-                break
-            try:
-                received, receive = self._receive(slots)
-            except SqsError as error:
-                self._give_back(slots)
-                failures += 1
-                self._poll_failed(error, failures)
-                continue
-            failures = 0
-            used = self._dispatch(received, receive) if received else 0
-            self._give_back(slots - used)
-            if not received and self.settings.idle_sleep_max > 0:
-                self._stop.wait(random.random() * self.settings.idle_sleep_max)
-
-    def _reserve(self) -> int:
-        """Wait for a free worker; return how many workers this receive may use (0: stopping)."""
-        with self._slots:
-            while self._free == 0 and not self._stop.is_set():
-                self._slots.wait()
-            if self._stop.is_set():
-                return 0
-            # A batch takes one worker; per message, one worker per message.
-            wanted = 1 if self.settings.mode == "batch" else self.settings.batch_size
-            slots = min(self._free, wanted)
-            self._free -= slots
-            return slots
-
-    def _give_back(self, slots: int) -> None:
-        if slots:
-            with self._slots:
-                self._free += slots
-                self._slots.notify_all()
-
-    def _receive(self, slots: int) -> tuple[list[SqsMessage], SpanContext | None]:
-        count = self.settings.batch_size if self.settings.mode == "batch" else slots
-        started_ns = time.time_ns()
-        started = time.perf_counter()
-        with self._count_lock:
-            self.receive_calls += 1
-        try:
-            response = self._client.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=self.settings.wait_time,
-                VisibilityTimeout=self.settings.visibility_secs,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
-            )
-        except Exception as error:
-            translated = translate_client_error(error, operation="ReceiveMessage")
-            self.telemetry.poll_error(error_type(translated), time.perf_counter() - started)
-            raise translated from error
-        duration = time.perf_counter() - started
-        raw = response.get("Messages") or []
-        if not raw:
-            self.telemetry.empty_receive(duration, started_ns, traced=self._trace_empty)
-            return [], None
-        now = time.monotonic()
-        queue = self.telemetry.queue
-        messages = [
-            SqsMessage.from_boto(m, received_at=now, context=extract_context(m, destination=queue))
-            for m in raw
-        ]
-        receive = self.telemetry.received(messages, started_ns, duration)
-        self.heartbeat.track(messages)
-        self.stats.add(received=len(messages))
-        return messages, receive
-
-    def _dispatch(self, messages: list[SqsMessage], receive: SpanContext | None) -> int:
-        """Queue the work for ``messages``; return how many workers it takes."""
-        if self._stop.is_set():
-            self.heartbeat.untrack(messages)
-            self.acker.release(messages, visibility_seconds=0)
-            self.stats.add(released=len(messages))
-            return 0
-        if self.settings.mode == "batch":
-            self._tasks.put((self.runner.run_batch, messages, receive))
-            return 1
-        groups = _fifo_groups(messages) if self.settings.fifo else [[m] for m in messages]
-        for group in groups:
-            self._tasks.put((self.runner.run_messages, group, receive))
-        return len(groups)
-
-    def _poll_failed(self, error: SqsError, failures: int) -> None:
-        # Full jitter, capped: throttling and outages back off without synchronised retries.
-        delay = POLL_BACKOFF.delay(failures)
-        logger.warning(
-            "receive on %s failed (%s: %s); retrying in %.1f s",
-            self.queue_url, error_type(error), error, delay,
-        )  # fmt: skip
-        self._stop.wait(delay)
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def _default_client(worker_threads: int) -> Any:
     """A client whose pool fits the pollers, every worker, the heartbeat and the acker."""
     # The read timeout outlasts the longest long poll (20 s), so a quiet queue is no timeout.
     return build_sqs_client(max_pool_connections=worker_threads + 4, read_timeout_seconds=40)
-
-
-def _fifo_groups(messages: list[SqsMessage]) -> list[list[SqsMessage]]:
-    """Messages split by MessageGroupId, each group in receive order."""
-    groups: dict[str | None, list[SqsMessage]] = {}
-    for message in messages:
-        groups.setdefault(message.group_id, []).append(message)
-    return list(groups.values())

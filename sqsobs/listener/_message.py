@@ -25,7 +25,7 @@ _UNSET: Any = object()
 
 
 class SqsMessage:
-    """One received SQS message, as the seed's ``SqsMessage``, plus a few typed helpers.
+    """One received SQS message, as sqs-fargate-listener's ``SqsMessage``, plus typed helpers.
 
     ``attributes`` holds the system attributes (``ApproximateReceiveCount``, ``SentTimestamp``,
     ``MessageGroupId`` ...) and ``raw`` (alias ``md``) the message exactly as boto3 returned it.
@@ -80,7 +80,7 @@ class SqsMessage:
 
     @property
     def md(self) -> Mapping[str, Any]:
-        """The raw boto3 message (the seed's name for :attr:`raw`)."""
+        """The raw boto3 message (sqs-fargate-listener's name for :attr:`raw`)."""
         return self.raw
 
     @property

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TypeVar
 
-from sqsobs.listener._health import HealthServer
 from sqsobs.listener._listener import Listener
 from sqsobs.listener._message import SqsMessage
-from sqsobs.listener._settings import ListenerSettings
+from sqsobs.listener._settings import settings_from
 
 __all__ = [
     "clear_listeners",
@@ -55,7 +54,6 @@ class ListenerSpec:
 
     handler: Callable[..., Any]
     options: dict[str, Any] = field(default_factory=dict)
-    health_check_port: int | None = None
 
     def build(self) -> Listener:
         """A new Listener (environment variables are read now)."""
@@ -70,7 +68,7 @@ _shutdown = threading.Event()
 def sqs_listener(
     queue_url: str | None = None,
     *,
-    mode: str = "batch",
+    mode: str | None = None,
     wait_time: int | None = None,
     batch_size: int | None = None,
     visibility_secs: int | None = None,
@@ -80,46 +78,40 @@ def sqs_listener(
     idle_sleep_max: float | None = None,
     shutdown_timeout_seconds: float | None = None,
     filter_fn: Callable[[SqsMessage], bool] | None = None,
-    retry_backoff: bool = False,
-    retry_backoff_base: int = 30,
-    retry_backoff_max: int = 600,
+    retry_backoff: bool | None = None,
+    retry_backoff_base: int | None = None,
+    retry_backoff_max: int | None = None,
     on_success: Callable[[SqsMessage], Any] | None = None,
     on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
     health_check_port: int | None = None,
     client: Any = None,
-    trace_empty_receives: bool = False,
+    trace_empty_receives: bool | None = None,
+    delete_linger_seconds: float | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 
-    ``queue_url`` is a URL or a queue name (default: the ``QUEUE_URL`` environment variable).
-    ``mode="batch"`` calls ``handler(list[SqsMessage])`` which returns a
-    :class:`~sqsobs.listener._results.BatchResult` (or Lambda's ``batchItemFailures`` dict);
-    ``mode="per_message"`` calls ``handler(SqsMessage)`` which returns True to delete.
-    Explicit arguments are validated now; environment variables when the listener starts.
+    sqs-fargate-listener's decorator, with its argument names and values. ``queue_url`` is a URL
+    or a queue name (default: the ``QUEUE_URL`` environment variable). ``mode="batch"`` (the
+    default) calls ``handler(list[SqsMessage])`` which returns a
+    :class:`~sqsobs.listener.BatchResult` (or Lambda's ``batchItemFailures`` dict);
+    ``mode="per_message"`` calls ``handler(SqsMessage)`` which returns True to delete. The other
+    arguments are :class:`~sqsobs.listener.Listener`'s. Explicit arguments are validated now;
+    environment variables when the listener starts.
+
+    Example::
+
+        @sqs_listener(queue_url="orders", mode="per_message", worker_threads=8)
+        def handle(msg: SqsMessage) -> bool:
+            return True
     """
+    options = dict(locals())
     # Fail at decoration for a bad explicit argument, naming it (the queue may come later).
-    ListenerSettings.resolve(
-        queue=queue_url or "deferred", mode=mode, wait_time=wait_time, batch_size=batch_size,
-        visibility_secs=visibility_secs, max_extend=max_extend, worker_threads=worker_threads,
-        poller_threads=poller_threads, idle_sleep_max=idle_sleep_max,
-        shutdown_timeout_seconds=shutdown_timeout_seconds, retry_backoff=retry_backoff,
-        retry_backoff_base=retry_backoff_base, retry_backoff_max=retry_backoff_max, environ={},
-    )  # fmt: skip
-    options: dict[str, Any] = {
-        "queue_url": queue_url, "mode": mode, "wait_time": wait_time, "batch_size": batch_size,
-        "visibility_secs": visibility_secs, "max_extend": max_extend,
-        "worker_threads": worker_threads, "poller_threads": poller_threads,
-        "idle_sleep_max": idle_sleep_max,
-        "shutdown_timeout_seconds": shutdown_timeout_seconds, "filter_fn": filter_fn,
-        "retry_backoff": retry_backoff, "retry_backoff_base": retry_backoff_base,
-        "retry_backoff_max": retry_backoff_max, "on_success": on_success,
-        "on_failure": on_failure, "client": client, "trace_empty_receives": trace_empty_receives,
-    }  # fmt: skip
+    settings_from({**options, "queue_url": queue_url or "deferred"}, environ={})
 
     def register(func: F) -> F:
         with _registry_lock:
-            _registry.append(ListenerSpec(func, options, health_check_port))
-        logger.debug("registered %s (mode=%s)", getattr(func, "__name__", func), mode)
+            _registry.append(ListenerSpec(func, options))
+        logger.debug("registered %s", getattr(func, "__name__", func))
         return func
 
     return register
@@ -152,9 +144,10 @@ def run_listeners(
     """Start every registered listener; with ``block``, run until SIGTERM/SIGINT and drain.
 
     Settings (arguments and environment variables) of every listener are checked before any
-    starts; a missing queue or denied access raises before polling begins. With
-    ``block=False`` the started listeners are returned at once and the caller stops them.
-    Returns the listeners (stopped, when ``block`` is true).
+    starts; a missing queue or denied access raises before polling begins. Listeners given the
+    same ``health_check_port`` share one health endpoint. With ``block=False`` the started
+    listeners are returned at once and the caller stops them. Returns the listeners (stopped,
+    when ``block`` is true).
     """
     specs = registered_listeners()
     if not specs:
@@ -163,7 +156,6 @@ def run_listeners(
         _configure_logs()
     listeners = [spec.build() for spec in specs]
     _start_all(listeners)
-    servers = _start_health(specs, listeners)
     if not block:
         return listeners
     _shutdown.clear()
@@ -174,8 +166,6 @@ def run_listeners(
         _drain(listeners, shutdown_timeout_seconds)
     finally:
         _restore_signals(previous)
-        for server in servers:
-            server.stop()
     return listeners
 
 
@@ -198,14 +188,6 @@ def _start_all(listeners: list[Listener]) -> None:
             listener.stop(timeout_seconds=5.0)
         raise
     logger.info("%d listener(s) running", len(listeners))
-
-
-def _start_health(specs: list[ListenerSpec], listeners: list[Listener]) -> list[HealthServer]:
-    by_port: dict[int, list[Listener]] = {}
-    for spec, listener in zip(specs, listeners, strict=True):
-        if spec.health_check_port is not None:
-            by_port.setdefault(spec.health_check_port, []).append(listener)
-    return [HealthServer(port, group).start() for port, group in by_port.items()]
 
 
 def _drain(listeners: list[Listener], timeout_seconds: float | None) -> None:

@@ -2,8 +2,8 @@
 
 A batch handler may return any of these (Lambda handlers port unchanged):
 
-- ``BatchResult(failed_receipt_handles=[...])`` (the seed's form); entries may also be message ids,
-  and ``BatchResult(failed_message_ids=[...])`` is accepted too;
+- ``BatchResult(failed_receipt_handles=[...])`` (sqs-fargate-listener's form); entries may also
+  be message ids, and ``BatchResult(failed_message_ids=[...])`` is accepted too;
 - Lambda's partial-batch response ``{"batchItemFailures": [{"itemIdentifier": message_id}]}``;
 - a list of failed receipt handles, message ids or :class:`SqsMessage` objects;
 - ``None`` or ``True``: every message succeeded; ``False``: the whole batch failed.

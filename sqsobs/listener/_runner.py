@@ -1,41 +1,40 @@
-"""Runs the handler on received messages: per message or per batch, sync or async, then settles.
+"""Runs the handler on received messages, per message or per batch, then settles each outcome.
 
 Per-message mode runs the messages it is given in order (on a FIFO queue, one message group); a
 handler returning ``True`` deletes its message, ``False`` or an exception leaves it for
 redelivery (or sets its visibility from the retry backoff). After a failure in a FIFO group, the
 rest of that group is not handled and is made visible again at once. Batch mode calls the handler
 once with every message and reads its result (:mod:`sqsobs.listener._results`); an exception fails
-the whole batch. ``async def`` handlers run on one event loop thread per listener.
+the whole batch. ``async def`` handlers run on the listener's event loop thread
+(:mod:`sqsobs.listener._loop`).
 
 Example::
 
-    runner = HandlerRunner(handle, settings=s, telemetry=t, heartbeat=h, acker=a)
+    runner = HandlerRunner(handle, settings=s, telemetry=t, heartbeat=h, acker=a, stats=st)
     runner.run_messages(messages, receive_context)
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanContext
 
 from sqsobs.listener._acker import Acker
 from sqsobs.listener._heartbeat import Heartbeat
+from sqsobs.listener._loop import EventLoopThread
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._results import failed_indexes
 from sqsobs.listener._settings import ListenerSettings
+from sqsobs.listener._stats import ListenerStats
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.telemetry import error_type, record_error
 
-__all__ = ["HandlerRunner", "ListenerStats"]
+__all__ = ["HandlerRunner"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,37 +44,12 @@ RETURNED_FALSE = "handler_returned_false"
 REPORTED_FAILED = "reported_failed"
 
 
-@dataclass
-class ListenerStats:
-    """Counts of what a listener did (also served by the health endpoint)."""
-
-    received: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    filtered: int = 0
-    released: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **counts: int) -> None:
-        """Add to the named counters."""
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def snapshot(self) -> dict[str, int]:
-        """The counters as a dict."""
-        with self._lock:
-            return {
-                "received": self.received,
-                "succeeded": self.succeeded,
-                "failed": self.failed,
-                "filtered": self.filtered,
-                "released": self.released,
-            }
-
-
 class HandlerRunner:
-    """Calls the handler inside a ``process`` span and hands the outcome to heartbeat and acker."""
+    """Calls the handler inside a ``process`` span and hands the outcome to heartbeat and acker.
+
+    ``loop`` runs an ``async def`` handler; ``stopping`` tells whether the listener is stopping
+    (messages not started by then are released, not handled).
+    """
 
     def __init__(
         self,
@@ -85,68 +59,35 @@ class HandlerRunner:
         telemetry: ListenerTelemetry,
         heartbeat: Heartbeat,
         acker: Acker,
+        stats: ListenerStats,
         stopping: Callable[[], bool] = lambda: False,
+        loop: EventLoopThread | None = None,
         filter_fn: Callable[[SqsMessage], bool] | None = None,
         on_success: Callable[[SqsMessage], Any] | None = None,
         on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
-        stats: ListenerStats | None = None,
     ) -> None:
         self._handler = handler
         self._settings = settings
         self._telemetry = telemetry
         self._heartbeat = heartbeat
         self._acker = acker
+        self._stats = stats
         self._stopping = stopping
+        self._loop = loop
         self._filter = filter_fn
         self._on_success = on_success
         self._on_failure = on_failure
-        self.stats = stats or ListenerStats()
-        # An object whose __call__ is ``async def`` counts as async too.
-        call = type(handler).__call__ if not inspect.isroutine(handler) else handler
-        self._is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: threading.Thread | None = None
-
-    # --- the async loop --------------------------------------------------------------------
-    def start(self, name: str = "sqsobs-loop") -> None:
-        """Start the event loop thread if the handler is ``async def``."""
-        if not self._is_async:
-            return
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
-        self._loop_thread.start()
-
-    def stop(self) -> None:
-        """Stop the event loop thread (after the handlers have returned)."""
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        if self._loop_thread is not None:
-            self._loop_thread.join(5.0)
-        if not loop.is_running():
-            loop.close()
 
     def _invoke(self, argument: Any) -> Any:
-        if self._loop is None:
-            result = self._handler(argument)
-            if inspect.isawaitable(result):
-                # Never taken for success: an un-awaited coroutine is truthy but did nothing.
-                if inspect.iscoroutine(result):
-                    result.close()
-                raise TypeError("the handler returned an awaitable: declare it `async def`")
-            return result
-        context = otel_context.get_current()
-        future = asyncio.run_coroutine_threadsafe(self._in_context(context, argument), self._loop)
-        return future.result()
-
-    async def _in_context(self, context: otel_context.Context, argument: Any) -> Any:
-        # The task runs in the loop thread's context: make the process span current inside it.
-        token = otel_context.attach(context)
-        try:
-            return await self._handler(argument)
-        finally:
-            otel_context.detach(token)
+        if self._loop is not None:
+            return self._loop.call(self._handler, argument)
+        result = self._handler(argument)
+        if inspect.isawaitable(result):
+            # Never taken for success: an un-awaited coroutine is truthy but did nothing.
+            if inspect.iscoroutine(result):
+                result.close()
+            raise TypeError("the handler returned an awaitable: declare it `async def`")
+        return result
 
     # --- per message -----------------------------------------------------------------------
     def run_messages(self, messages: Sequence[SqsMessage], receive: SpanContext | None) -> None:
@@ -154,13 +95,13 @@ class HandlerRunner:
         for index, message in enumerate(messages):
             rest = messages[index + 1 :]
             if self._stopping():
-                self._release(messages[index:], 0, "not started before shutdown")
+                self.release(messages[index:], 0, "not started before shutdown")
                 return
-            if not self._passes_filter([message]):
+            if not self._passes_filter(message):
                 continue
             ok = self._run_one(message, receive)
             if not ok and self._settings.fifo and rest:
-                self._release(rest, 0, "behind a failed message of their FIFO group")
+                self.release(rest, 0, "behind a failed message of their FIFO group")
                 return
 
     def _run_one(self, message: SqsMessage, receive: SpanContext | None) -> bool:
@@ -178,27 +119,26 @@ class HandlerRunner:
         self._telemetry.processed(time.perf_counter() - started, kind)
         if ok:
             self._succeeded([message], complete=False)
+            return True
+        queue = self._telemetry.queue
+        if error is not None:
+            logger.error(
+                "handler failed for message %s on %s", message.message_id, queue, exc_info=error
+            )
         else:
-            if error is not None:
-                logger.error(
-                    "handler failed for message %s on %s",
-                    message.message_id, self._telemetry.queue, exc_info=error,
-                )  # fmt: skip
-            else:
-                logger.warning(
-                    "handler returned a failure for message %s on %s",
-                    message.message_id, self._telemetry.queue,
-                )  # fmt: skip
-            self._failed([message], kind or RETURNED_FALSE, error)
-        return ok
+            logger.warning(
+                "handler returned a failure for message %s on %s", message.message_id, queue
+            )
+        self._failed([message], kind or RETURNED_FALSE, error)
+        return False
 
     # --- batch -----------------------------------------------------------------------------
     def run_batch(self, messages: Sequence[SqsMessage], receive: SpanContext | None) -> None:
         """Call the handler once with every message that passes the filter."""
         if self._stopping():
-            self._release(messages, 0, "not started before shutdown")
+            self.release(messages, 0, "not started before shutdown")
             return
-        batch = [m for m in messages if self._passes_filter([m])]
+        batch = [m for m in messages if self._passes_filter(m)]
         if not batch:
             return
         started = time.perf_counter()
@@ -214,24 +154,33 @@ class HandlerRunner:
                 record_error(span, REPORTED_FAILED)
         kind = None if not failed else (error_type(error) if error else REPORTED_FAILED)
         self._telemetry.processed(time.perf_counter() - started, kind)
+        self._settle_batch(batch, failed, kind or REPORTED_FAILED, error)
+
+    def _settle_batch(
+        self,
+        batch: Sequence[SqsMessage],
+        failed: set[int],
+        kind: str,
+        error: BaseException | None,
+    ) -> None:
+        queue = self._telemetry.queue
         if error is not None:
             logger.error(
                 "batch handler failed on %s; all %d message(s) will be retried",
-                self._telemetry.queue, len(batch), exc_info=error,
-            )  # fmt: skip
+                queue,
+                len(batch),
+                exc_info=error,
+            )
         blocked = self._blocked_by_fifo(batch, failed)
         ok = [m for i, m in enumerate(batch) if i not in failed and i not in blocked]
         self._succeeded(ok, complete=True)
         if failed:
             if error is None:
-                logger.warning(
-                    "batch on %s: %d ok, %d failed", self._telemetry.queue, len(ok), len(failed)
-                )
-            self._failed([batch[i] for i in sorted(failed)], kind or REPORTED_FAILED, error)
+                logger.warning("batch on %s: %d ok, %d failed", queue, len(ok), len(failed))
+            self._failed([batch[i] for i in sorted(failed)], kind, error)
         if blocked:
-            self._release(
-                [batch[i] for i in sorted(blocked)], 0, "behind a failed message of their group"
-            )
+            held_back = [batch[i] for i in sorted(blocked)]
+            self.release(held_back, 0, "behind a failed message of their group")
 
     def _blocked_by_fifo(self, batch: Sequence[SqsMessage], failed: set[int]) -> set[int]:
         """On FIFO, messages after a failed one of the same group: keep them for order's sake."""
@@ -248,30 +197,31 @@ class HandlerRunner:
         return blocked
 
     # --- outcomes --------------------------------------------------------------------------
-    def _passes_filter(self, messages: Sequence[SqsMessage]) -> bool:
+    def _passes_filter(self, message: SqsMessage) -> bool:
         if self._filter is None:
             return True
-        message = messages[0]
         try:
             keep = bool(self._filter(message))
         except Exception:
             logger.warning(
                 "filter_fn raised for message %s; treating it as filtered out",
-                message.message_id, exc_info=True,
-            )  # fmt: skip
+                message.message_id,
+                exc_info=True,
+            )
             keep = False
         if not keep:
-            self.stats.add(filtered=1)
-            # Not at once (the seed's hot loop): other consumers get it after a backoff.
+            self._stats.add(filtered=1)
+            # Not at once (sqs-fargate-listener's hot loop): other consumers get it after a
+            # backoff.
             delay = self._settings.backoff_seconds(message.receive_count)
-            self._release([message], delay, "filtered out")
+            self.release([message], delay, "filtered out")
         return keep
 
     def _succeeded(self, messages: Sequence[SqsMessage], *, complete: bool) -> None:
         if not messages:
             return
         self._acker.delete(messages, complete=complete)
-        self.stats.add(succeeded=len(messages))
+        self._stats.add(succeeded=len(messages))
         if self._on_success is not None:
             for message in messages:
                 self._hook(self._on_success, message)
@@ -282,7 +232,7 @@ class HandlerRunner:
         # A failure is let go at once: it comes back when its current visibility runs out.
         self._heartbeat.untrack(messages)
         self._telemetry.handler_failures(len(messages), kind)
-        self.stats.add(failed=len(messages))
+        self._stats.add(failed=len(messages))
         if self._settings.retry_backoff:
             for message in messages:
                 delay = self._settings.backoff_seconds(message.receive_count)
@@ -294,16 +244,20 @@ class HandlerRunner:
             for message in messages:
                 self._hook(self._on_failure, message, error)
 
-    def _release(self, messages: Sequence[SqsMessage], seconds: int, why: str) -> None:
+    def release(self, messages: Sequence[SqsMessage], seconds: int, why: str) -> None:
+        """Make ``messages`` visible again in ``seconds``, unhandled (``why`` is logged)."""
         if not messages:
             return
         self._heartbeat.untrack(messages)
         self._acker.release(messages, visibility_seconds=seconds)
-        self.stats.add(released=len(messages))
+        self._stats.add(released=len(messages))
         logger.debug(
             "releasing %d message(s) on %s in %d s: %s",
-            len(messages), self._telemetry.queue, seconds, why,
-        )  # fmt: skip
+            len(messages),
+            self._telemetry.queue,
+            seconds,
+            why,
+        )
 
     def _hook(self, hook: Callable[..., Any], *args: Any) -> None:
         try:

@@ -1,22 +1,27 @@
-"""Listener settings, resolved decorator argument > environment variable > default.
+"""Listener settings: every option declared once, resolved argument > environment > default.
 
-The environment variables are the seed's: ``QUEUE_URL``, ``WAIT_TIME``, ``BATCH_SIZE``,
-``VISIBILITY_SECS``, ``MAX_EXTEND``, ``WORKER_THREADS``, ``IDLE_SLEEP_MAX``, plus
+:class:`ListenerSettings` is the one list of options: ``@sqs_listener``, :class:`Listener` and
+:meth:`ListenerSettings.resolve` all take exactly its fields. The environment variables are
+sqs-fargate-listener's (``QUEUE_URL``, ``WAIT_TIME``, ``BATCH_SIZE``, ``VISIBILITY_SECS``,
+``MAX_EXTEND``, ``WORKER_THREADS``, ``IDLE_SLEEP_MAX``) plus ``POLLER_THREADS`` and
 ``SHUTDOWN_TIMEOUT``. A bad value (not a number, outside SQS's range) raises
 :class:`~sqsobs.errors.ConfigError` naming the argument or variable, when the listener is built.
 
 Example::
 
-    settings = ListenerSettings.resolve(queue="orders", batch_size=5)
+    settings = ListenerSettings.resolve(queue_url="orders", batch_size=5)
+    settings.poller_threads   # 2, or the POLLER_THREADS variable
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqsobs._backoff import Backoff
-from sqsobs._config import bool_setting, float_setting, int_setting, str_setting
+from sqsobs._settings import resolve, setting
 from sqsobs.errors import ConfigError
 from sqsobs.limits import (
     MAX_RECEIVE_MESSAGES,
@@ -25,154 +30,166 @@ from sqsobs.limits import (
     is_fifo_queue,
 )
 
-__all__ = ["MODES", "ListenerSettings"]
+__all__ = ["MODES", "ListenerSettings", "settings_from"]
 
 #: The two handler styles.
 MODES = ("batch", "per_message")
 
 _MAX_WORKERS = 1024
+_MAX_PORT = 65535
+_MAX_VISIBILITY = MAX_VISIBILITY_TIMEOUT_SECONDS
+
+
+def _port(name: str, value: Any) -> int | None:
+    """A TCP port (0: any free port) or None (no health endpoint)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_PORT:
+        raise ConfigError(name, f"must be a port number 0..{_MAX_PORT}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
 class ListenerSettings:
-    """Everything a :class:`~sqsobs.listener._listener.Listener` needs to know, validated."""
+    """Everything a :class:`~sqsobs.listener.Listener` needs to know, validated.
 
-    queue: str
-    mode: str = "batch"
-    wait_time: int = 20
-    batch_size: int = 10
-    visibility_secs: int = 60
-    max_extend: int = 900
-    worker_threads: int = 4
-    poller_threads: int = 2
-    idle_sleep_max: float = 2.0
-    shutdown_timeout_seconds: float = 30.0
-    retry_backoff: bool = False
-    retry_backoff_base: int = 30
-    retry_backoff_max: int = 600
+    Each field is an argument of ``@sqs_listener`` and :class:`~sqsobs.listener.Listener` of the
+    same name; the environment variable, bounds and meaning are declared with it.
+
+    Example::
+
+        ListenerSettings.resolve(queue_url="orders", environ={"WAIT_TIME": "5"}).wait_time  # 5
+    """
+
+    queue_url: str = setting(
+        "",
+        env="QUEUE_URL",
+        shown_default="—",
+        doc="queue URL or name (names resolved with GetQueueUrl)",
+    )
+    mode: str = setting("batch", choices=MODES, doc='`"batch"` or `"per_message"`')
+    wait_time: int = setting(
+        20,
+        env="WAIT_TIME",
+        minimum=0,
+        maximum=MAX_WAIT_TIME_SECONDS,
+        doc="long-poll seconds (0-20)",
+    )
+    batch_size: int = setting(
+        10,
+        env="BATCH_SIZE",
+        minimum=1,
+        maximum=MAX_RECEIVE_MESSAGES,
+        doc="most messages per receive (1-10)",
+    )
+    visibility_secs: int = setting(
+        60,
+        env="VISIBILITY_SECS",
+        minimum=1,
+        maximum=_MAX_VISIBILITY,
+        doc="visibility timeout set at receive and by each heartbeat",
+    )
+    max_extend: int = setting(
+        900,
+        env="MAX_EXTEND",
+        minimum=0,
+        maximum=_MAX_VISIBILITY,
+        doc="most seconds of extension beyond the first timeout",
+    )
+    worker_threads: int = setting(
+        4,
+        env="WORKER_THREADS",
+        minimum=1,
+        maximum=_MAX_WORKERS,
+        doc="handlers running at once (per listener)",
+    )
+    poller_threads: int = setting(
+        lambda v: min(2, v["worker_threads"]),
+        env="POLLER_THREADS",
+        minimum=1,
+        maximum=lambda v: v["worker_threads"],
+        shown_default="`min(2, worker_threads)`",
+        doc="concurrent ReceiveMessage calls (at most `worker_threads`)",
+    )
+    idle_sleep_max: float = setting(
+        2.0,
+        env="IDLE_SLEEP_MAX",
+        minimum=0.0,
+        maximum=300.0,
+        doc="most seconds of random sleep after an empty receive",
+    )
+    shutdown_timeout_seconds: float = setting(
+        30.0, env="SHUTDOWN_TIMEOUT", minimum=0.0, maximum=3600.0, doc="how long a drain may take"
+    )
+    retry_backoff: bool = setting(
+        False,
+        doc="a failed message comes back after the backoff below instead of its full "
+        "visibility timeout",
+    )
+    retry_backoff_base: int = setting(
+        30,
+        minimum=0,
+        maximum=_MAX_VISIBILITY,
+        doc="seconds of the first retry (and of a filtered message's return); doubled per "
+        "receive: base * 2^(receives - 1)",
+    )
+    retry_backoff_max: int = setting(
+        600,
+        minimum=lambda v: v["retry_backoff_base"],
+        maximum=_MAX_VISIBILITY,
+        doc="cap of the retry backoff, in seconds",
+    )
+    health_check_port: int | None = setting(
+        None,
+        parse=_port,
+        shown_default="off",
+        doc="`GET /health` (200 running, 503 draining) and `GET /metrics` (counts as JSON) "
+        "on this port; listeners given the same port share it",
+    )
+    trace_empty_receives: bool = setting(
+        False, doc="also trace receives that returned nothing (always counted)"
+    )
+    delete_linger_seconds: float = setting(
+        0.05,
+        minimum=0.0,
+        maximum=60.0,
+        doc="how long a per-message delete waits for its batch to fill",
+    )
 
     @property
     def fifo(self) -> bool:
         """True for a FIFO queue (its name or URL ends in ``.fifo``)."""
-        return is_fifo_queue(self.queue)
+        return is_fifo_queue(self.queue_url)
 
     @classmethod
     def resolve(
-        cls,
-        *,
-        queue: str | None = None,
-        mode: str | None = None,
-        wait_time: int | None = None,
-        batch_size: int | None = None,
-        visibility_secs: int | None = None,
-        max_extend: int | None = None,
-        worker_threads: int | None = None,
-        poller_threads: int | None = None,
-        idle_sleep_max: float | None = None,
-        shutdown_timeout_seconds: float | None = None,
-        retry_backoff: bool | None = None,
-        retry_backoff_base: int | None = None,
-        retry_backoff_max: int | None = None,
-        environ: Mapping[str, str] | None = None,
+        cls, *, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> ListenerSettings:
-        """Resolve every setting (argument > environment > default) and validate it."""
-        env = environ
-        resolved_queue = str_setting("queue_url", queue, env="QUEUE_URL", default="", environ=env)
-        if not resolved_queue.strip():
+        """Resolve every setting (argument > environment > default) and validate it.
+
+        ``overrides`` are field names; None means "not given". ``environ`` defaults to
+        ``os.environ``.
+        """
+        settings = resolve(cls, overrides, environ=environ)
+        queue = settings.queue_url.strip()
+        if not queue:
             raise ConfigError("queue_url", "no queue given: pass queue_url= or set QUEUE_URL")
-        workers = int_setting(
-            "worker_threads",
-            worker_threads,
-            env="WORKER_THREADS",
-            default=4,
-            minimum=1,
-            maximum=_MAX_WORKERS,
-            environ=env,
-        )
-        base = int_setting(
-            "retry_backoff_base", retry_backoff_base, default=30, minimum=0,
-            maximum=MAX_VISIBILITY_TIMEOUT_SECONDS, environ=env,
-        )  # fmt: skip
-        return cls(
-            queue=resolved_queue.strip(),
-            mode=str_setting("mode", mode, default="batch", choices=MODES, environ=env),
-            wait_time=int_setting(
-                "wait_time",
-                wait_time,
-                env="WAIT_TIME",
-                default=20,
-                minimum=0,
-                maximum=MAX_WAIT_TIME_SECONDS,
-                environ=env,
-            ),
-            batch_size=int_setting(
-                "batch_size",
-                batch_size,
-                env="BATCH_SIZE",
-                default=10,
-                minimum=1,
-                maximum=MAX_RECEIVE_MESSAGES,
-                environ=env,
-            ),
-            visibility_secs=int_setting(
-                "visibility_secs",
-                visibility_secs,
-                env="VISIBILITY_SECS",
-                default=60,
-                minimum=1,
-                maximum=MAX_VISIBILITY_TIMEOUT_SECONDS,
-                environ=env,
-            ),
-            max_extend=int_setting(
-                "max_extend",
-                max_extend,
-                env="MAX_EXTEND",
-                default=900,
-                minimum=0,
-                maximum=MAX_VISIBILITY_TIMEOUT_SECONDS,
-                environ=env,
-            ),
-            worker_threads=workers,
-            poller_threads=int_setting(
-                "poller_threads",
-                poller_threads,
-                env="POLLER_THREADS",
-                default=min(2, workers),
-                minimum=1,
-                maximum=workers,
-                environ=env,
-            ),
-            idle_sleep_max=float_setting(
-                "idle_sleep_max",
-                idle_sleep_max,
-                env="IDLE_SLEEP_MAX",
-                default=2.0,
-                minimum=0.0,
-                maximum=300.0,
-                environ=env,
-            ),
-            shutdown_timeout_seconds=float_setting(
-                "shutdown_timeout_seconds",
-                shutdown_timeout_seconds,
-                env="SHUTDOWN_TIMEOUT",
-                default=30.0,
-                minimum=0.0,
-                maximum=3600.0,
-                environ=env,
-            ),
-            retry_backoff=bool_setting("retry_backoff", retry_backoff, default=False, environ=env),
-            retry_backoff_base=base,
-            retry_backoff_max=int_setting(
-                "retry_backoff_max",
-                retry_backoff_max,
-                default=600,
-                minimum=base,
-                maximum=MAX_VISIBILITY_TIMEOUT_SECONDS,
-                environ=env,
-            ),
-        )
+        return dataclasses.replace(settings, queue_url=queue)
 
     def backoff_seconds(self, receive_count: int) -> int:
         """Visibility for a failed message: base * 2^(receive_count-1), capped at the maximum."""
         policy = Backoff(self.retry_backoff_base, self.retry_backoff_max, jitter=False)
         return int(policy.delay(max(receive_count, 1)))
+
+
+#: The names of every setting, in declaration order.
+SETTING_NAMES = tuple(field.name for field in dataclasses.fields(ListenerSettings))
+
+
+def settings_from(
+    arguments: Mapping[str, Any], *, environ: Mapping[str, str] | None = None
+) -> ListenerSettings:
+    """Resolve the settings among a function's ``arguments`` (its ``locals()``); ignore the rest."""
+    return ListenerSettings.resolve(
+        environ=environ, **{name: arguments[name] for name in SETTING_NAMES}
+    )
