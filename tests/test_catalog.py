@@ -1,4 +1,4 @@
-"""The metric catalog, the instruments built from it, the span helpers and the README table."""
+"""The metric catalog, the instruments built from it, the span helpers and the docs table."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ from sqsobs.telemetry.catalog import (
     markdown_table,
 )
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TELEMETRY_PAGE = Path(__file__).resolve().parent.parent / "docs" / "telemetry.md"
 
 # What the messaging semantic conventions define: name -> (kind, unit).
 SEMCONV = {
@@ -143,18 +143,18 @@ def test_unit_words_for_units_the_catalog_may_use() -> None:
     assert named("s", "counter") == "a_b_seconds_total"
 
 
-def test_readme_metric_table_is_the_catalog() -> None:
+def test_docs_metric_table_is_the_catalog() -> None:
     table = markdown_table()
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert len(rows) == len(CATALOG)
     for spec, row in zip(CATALOG, rows, strict=True):
         assert f"`{spec.name}`" in row and f"`{spec.prometheus_name}`" in row
-    text = README.read_text(encoding="utf-8")
+    text = TELEMETRY_PAGE.read_text(encoding="utf-8")
     match = re.search(
         r"<!-- metric-table:start -->\n(.*?)<!-- metric-table:end -->", text, flags=re.S
     )
-    assert match is not None, "README.md lacks the generated metric table markers"
-    assert match.group(1) == table, "README table is stale: paste markdown_table() output"
+    assert match is not None, "docs/telemetry.md lacks the generated metric table markers"
+    assert match.group(1) == table, "docs/telemetry.md table is stale: paste markdown_table()"
 
 
 # --- instruments on an in-memory SDK -----------------------------------------------------------
