@@ -30,9 +30,12 @@ def test_the_producer_section_has_two_examples() -> None:
 
 
 def test_batch_producer_example(
-    sqs_server: Any, sqs_client: Any, queue_url: str,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    sqs_server: Any,
+    sqs_client: Any,
+    queue_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     queue_name = queue_url.rsplit("/", 1)[-1]
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_server.endpoint_url)
     code = producer_snippets()[0].replace('"orders"', repr(queue_name))

@@ -3,13 +3,17 @@ settings resolution, the send pool."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import threading
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
+from sqsobs import BatchProducer
 from sqsobs._backoff import Backoff
+from sqsobs._settings import markdown_table
 from sqsobs.errors import ConfigError
 from sqsobs.producer._classify import classify
 from sqsobs.producer._messages import FlushReason, PendingMessage
@@ -146,6 +150,53 @@ def test_settings_argument_beats_environment_beats_default() -> None:
         ProducerSettings.resolve(group_batch_intervals={"q": -1}, environ={})
     overrides = ProducerSettings.resolve(group_batch_intervals={"q": 0}, environ={})
     assert overrides.batch_interval("url", "q") == 0 and overrides.batch_interval("x") == 1.0
+
+
+def test_batch_producer_keywords_are_the_settings_fields() -> None:
+    objects = {"self", "client", "on_failure", "queue_url_resolver"}
+    objects |= {"tracer_provider", "meter_provider"}
+    keywords = [p for p in inspect.signature(BatchProducer.__init__).parameters if p not in objects]
+    assert keywords == [field.name for field in dataclasses.fields(ProducerSettings)]
+
+
+def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
+    defaults = dataclasses.asdict(ProducerSettings.resolve(environ={}))
+    assert defaults == {
+        "default_batch_interval": 1.0,
+        "default_idle_timeout": 0.1,
+        "batch_size": 10,
+        "group_batch_intervals": {},
+        "group_idle_timeouts": {},
+        "max_buffer_size_per_queue": 5000,
+        "max_retry_attempts": 3,
+        "max_batch_bytes": 1_048_576,
+        "buffer_full_timeout_seconds": 5.0,
+        "max_concurrent_sends": 4,
+        "retry_backoff_base_seconds": 0.2,
+        "retry_backoff_max_seconds": 20.0,
+        "shutdown_timeout_seconds": 30.0,
+        "flush_at_exit": True,
+        "xray_trace_header": False,
+    }
+    assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
+    rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
+    assert [row[0].strip("| `") for row in rows] == list(defaults)
+    assert all(row[3].strip(" |") for row in rows)  # every setting says what it means
+    assert {row[1].strip("`") for row in rows} - {""} == {
+        "SQSOBS_BATCH_INTERVAL",
+        "SQSOBS_IDLE_TIMEOUT",
+        "SQSOBS_BATCH_SIZE",
+        "SQSOBS_MAX_BUFFER_SIZE_PER_QUEUE",
+        "SQSOBS_MAX_RETRY_ATTEMPTS",
+        "SQSOBS_MAX_BATCH_BYTES",
+        "SQSOBS_BUFFER_FULL_TIMEOUT",
+        "SQSOBS_MAX_CONCURRENT_SENDS",
+        "SQSOBS_RETRY_BACKOFF_BASE",
+        "SQSOBS_RETRY_BACKOFF_MAX",
+        "SQSOBS_SHUTDOWN_TIMEOUT",
+        "SQSOBS_FLUSH_AT_EXIT",
+        "SQSOBS_XRAY_TRACE_HEADER",
+    }
 
 
 def test_send_pool_bounds_its_threads_and_runs_everything() -> None:

@@ -94,9 +94,11 @@ class TracingMiddleware(dramatiq.Middleware):
             )
             attributes[ATTR_ACTOR] = str(message.actor_name)
             span = self._tracer.start_span(
-                f"{OP_PROCESS} {queue}", context=parent, kind=SpanKind.CONSUMER,
+                f"{OP_PROCESS} {queue}",
+                context=parent,
+                kind=SpanKind.CONSUMER,
                 attributes=attributes,
-            )  # fmt: skip
+            )
             token = otel_context.attach(trace.set_span_in_context(span))
             self._stack().append((str(message.message_id), span, token))
         except Exception:  # tracing must never stop a message from being processed
