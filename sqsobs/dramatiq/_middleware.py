@@ -67,7 +67,13 @@ def _carrier(message: Any) -> dict[str, Any]:
 
 
 class TracingMiddleware(dramatiq.Middleware):
-    """Opens a ``process {queue}`` span around each actor call, parented on the producer."""
+    """Opens a ``process {queue}`` span around each actor call, parented on the producer.
+
+    Example::
+
+        broker = dramatiq_sqs.SQSBroker(namespace="my-app")   # BatchSQSBroker adds it itself
+        broker.add_middleware(TracingMiddleware(), before=type(broker.middleware[0]))
+    """
 
     def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
         self._tracer = get_tracer(tracer_provider)

@@ -125,7 +125,7 @@ class Buffers:
         settings = self.settings
         with self.lock:
             if not self.state.accepts_messages:
-                raise ProducerClosed(f"the producer is {self.state.value}; it accepts no messages")
+                raise self.state.refusal()
             if buffer.unresolved >= settings.max_buffer_size_per_queue:
                 self._wait_for_room(buffer, wait_seconds)
             self.seq += 1

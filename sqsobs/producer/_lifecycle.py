@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import enum
 
+from sqsobs.errors import ProducerClosed
+
 __all__ = ["ProducerState"]
 
 
@@ -38,3 +40,7 @@ class ProducerState(enum.Enum):
     def flushing(self) -> bool:
         """Whether the flusher thread runs, sending buffers and retrying failed entries."""
         return self is ProducerState.RUNNING or self is ProducerState.CLOSING
+
+    def refusal(self) -> ProducerClosed:
+        """The error ``send()`` raises in this state, naming it."""
+        return ProducerClosed(f"the producer is {self.value}; it accepts no more messages")

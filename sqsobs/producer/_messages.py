@@ -32,6 +32,13 @@ class FailedMessage:
     MessageAttributes ...), ``retry_count`` how many times it was sent again after the first
     attempt, the times are wall-clock seconds. ``queue`` is the queue as given to ``send()``
     and ``error`` the exception its future holds.
+
+    Example::
+
+        def on_failure(failed: FailedMessage) -> None:
+            dead_letters.append((failed.queue, failed.entry["MessageBody"], repr(failed.error)))
+
+        producer = BatchProducer(on_failure=on_failure)
     """
 
     entry: dict[str, Any]

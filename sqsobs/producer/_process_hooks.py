@@ -3,7 +3,8 @@
 One ``atexit`` hook closes (flushes) the producers that asked for it, so an application that
 forgets ``close()`` loses nothing on a normal exit. One ``os.register_at_fork`` hook holds each
 producer's lock across ``fork()`` and gives the child empty buffers and its own threads, so the
-parent's messages are never sent twice.
+parent's messages are never sent twice (a producer closing or closed in the parent is closed in
+the child).
 
 Example::
 

@@ -13,42 +13,31 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, wait
 from types import TracebackType
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import SpanKind, TracerProvider
+from opentelemetry.trace import TracerProvider
 
 from sqsobs._client import build_sqs_client, drop_inherited_connections
-from sqsobs.errors import (
-    Cleared,
-    MessageError,
-    MessageTooLarge,
-    ProducerClosed,
-    ProducerError,
-    SqsObsError,
-)
+from sqsobs.errors import Cleared, ProducerClosed
 from sqsobs.producer import _process_hooks
 from sqsobs.producer._buffers import Buffers
-from sqsobs.producer._entries import Attributes, build_entry, check_message
+from sqsobs.producer._entries import Attributes
 from sqsobs.producer._flusher import Flusher
+from sqsobs.producer._intake import Intake
 from sqsobs.producer._lifecycle import ProducerState
-from sqsobs.producer._messages import FlushReason, PendingMessage
+from sqsobs.producer._messages import FlushReason
 from sqsobs.producer._monitor import metrics_snapshot, queue_status
 from sqsobs.producer._pool import SendPool
-from sqsobs.producer._queue_buffer import QueueBuffer
-from sqsobs.producer._resolve import resolve_queue
+from sqsobs.producer._resolve import QueueInfo, resolve_queue
 from sqsobs.producer._sender import BatchSender
 from sqsobs.producer._settings import ProducerSettings
 from sqsobs.producer._settle import OnFailure, Settler
-from sqsobs.producer._telemetry import QueueTelemetry, count_rejected
-from sqsobs.telemetry import error_type, get_instruments, get_tracer, record_error
+from sqsobs.telemetry import get_instruments, get_tracer
 
 __all__ = ["BatchProducer"]
 
@@ -133,6 +122,9 @@ class BatchProducer:
         self._tracer = get_tracer(tracer_provider)
         self._instruments = get_instruments(meter_provider)
         self._buffers = Buffers(self.settings)
+        self._intake = Intake(
+            self._buffers, self._tracer, self._instruments, resolve=self._resolve_queue
+        )
         self._settler = Settler(self._buffers, on_failure=on_failure)
         #: What the first close() returned; read once the state is CLOSED.
         self._close_result = False
@@ -148,6 +140,9 @@ class BatchProducer:
     def closed(self) -> bool:
         """True once ``close()`` started; ``send()`` then raises :class:`ProducerClosed`."""
         return self._buffers.state is not ProducerState.RUNNING
+
+    def _resolve_queue(self, key: str) -> QueueInfo:
+        return resolve_queue(self._client, key, self._url_resolver)
 
     def _build_client(self) -> Any:
         return build_sqs_client(
@@ -180,73 +175,14 @@ class BatchProducer:
         reject, :class:`BufferFull` when the queue's buffer stayed full for
         ``buffer_full_timeout_seconds``, and :class:`ProducerClosed` after ``close()``.
         """
-        buffer = self._buffers.queues.get(queue)
-        if buffer is None:
-            buffer = self._open_queue(queue)
-        info, telemetry = buffer.info, buffer.telemetry
-        try:
-            size = check_message(
-                info,
-                body,
-                attributes,
-                delay_seconds=delay_seconds,
-                group_id=group_id,
-                deduplication_id=deduplication_id,
-            )
-        except MessageError as exc:
-            self._rejected(buffer, exc)
-            raise
-        span = self._tracer.start_span(
-            telemetry.create_name, kind=SpanKind.PRODUCER, attributes=telemetry.create_attrs
-        )
-        context = trace.set_span_in_context(span)
-        entry, size = build_entry(
+        return self._intake.send(
+            queue,
             body,
-            attributes,
-            size=size,
-            destination=telemetry.name,
-            room_bytes=info.max_message_bytes - size,
-            context=context,
+            attributes=attributes,
             delay_seconds=delay_seconds,
             group_id=group_id,
             deduplication_id=deduplication_id,
-            xray=self.settings.xray_trace_header,
         )
-        future: Future[str] = Future()
-        message = PendingMessage(entry, size, future, span.get_span_context(), time.monotonic())
-        try:
-            depth = self._buffers.accept(buffer, message, self.settings.buffer_full_timeout_seconds)
-        except ProducerError as exc:
-            record_error(span, exc)
-            span.end()
-            self._rejected(buffer, exc)
-            raise
-        span.end()
-        if depth:
-            telemetry.depth(depth)
-        return future
-
-    def _open_queue(self, key: str) -> QueueBuffer:
-        try:
-            if not self._buffers.state.accepts_messages:  # refuse before any network call
-                raise ProducerClosed("the producer is closed; it accepts no more messages")
-            info = resolve_queue(self._client, key, self._url_resolver)
-        except Exception as exc:
-            count_rejected(self._instruments, key, error_type(exc))
-            with self._buffers.lock:
-                self._buffers.stats_for(key).messages_rejected += 1
-            raise
-        limit = min(info.max_message_bytes, self.settings.max_batch_bytes)
-        info = dataclasses.replace(info, max_message_bytes=limit)
-        telemetry = QueueTelemetry(info.name, info.url, self._instruments)
-        return self._buffers.open_queue(key, info, telemetry)
-
-    def _rejected(self, buffer: QueueBuffer, error: SqsObsError) -> None:
-        buffer.telemetry.rejected(error_type(error))
-        with self._buffers.lock:
-            buffer.stats.messages_rejected += 1
-            if isinstance(error, MessageTooLarge):
-                buffer.stats.oversized_message_dropped += 1
 
     # --- flushing and closing --------------------------------------------------------------
 

@@ -51,6 +51,12 @@ class ProducerSettings:
 
     Build it with :meth:`resolve`; each field below is also a keyword of ``BatchProducer`` and
     ``BatchSQSBroker``, and most read an ``SQSOBS_*`` environment variable when not given.
+
+    Example::
+
+        settings = ProducerSettings.resolve(batch_size=5)   # SQSOBS_* variables fill the rest
+        producer = BatchProducer(batch_size=5)              # the same, resolved by the producer
+        producer.settings == settings                        # True
     """
 
     default_batch_interval: float = setting(
