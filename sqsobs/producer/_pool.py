@@ -88,9 +88,3 @@ class SendPool:
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             thread.join(remaining)
         return not any(thread.is_alive() for thread in threads)
-
-    @property
-    def size(self) -> int:
-        """Threads started so far."""
-        with self._lock:
-            return len(self._threads)
