@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqsobs._backoff import Backoff
 from sqsobs._settings import resolve as resolve_dataclass
 from sqsobs._settings import setting
 from sqsobs.errors import ConfigError
@@ -154,11 +153,6 @@ class ProducerSettings:
         """The entries of ``arguments`` (a constructor's ``locals()``) that name a setting."""
         names = {field.name for field in dataclasses.fields(cls)}
         return {name: value for name, value in arguments.items() if name in names}
-
-    @property
-    def retry_backoff(self) -> Backoff:
-        """The backoff between attempts of an entry SQS did not accept."""
-        return Backoff(self.retry_backoff_base_seconds, self.retry_backoff_max_seconds)
 
     def batch_interval(self, *names: str) -> float:
         """The batch interval of the first of ``names`` with an override, else the default."""

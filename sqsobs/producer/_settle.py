@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
+from sqsobs._backoff import Backoff
 from sqsobs.errors import ProducerError, SendFailed
 from sqsobs.producer._buffers import Buffers
 from sqsobs.producer._classify import Failure
@@ -56,7 +57,11 @@ class Settler:
     def __init__(self, buffers: Buffers, *, on_failure: OnFailure | None) -> None:
         self.buffers = buffers
         self.on_failure = on_failure
-        self.backoff = buffers.settings.retry_backoff
+        settings = buffers.settings
+        #: The wait before an entry SQS did not accept is sent again.
+        self.backoff = Backoff(
+            settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
+        )
 
     def settle(
         self, buffer: QueueBuffer, batch: list[PendingMessage], outcome: SendOutcome
