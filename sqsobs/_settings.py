@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -61,11 +62,15 @@ def setting(
 ) -> Any:
     """A dataclass field with its resolution rules; ``default`` may depend on earlier fields."""
     spec = SettingSpec(env, minimum, maximum, choices, parse, shown_default, doc)
-    metadata = {_KEY: spec}
-    if callable(default) or isinstance(default, (dict, list, set)):
+    if isinstance(default, (dict, list, set)):
+        # A fresh copy per instance, also when the dataclass is built without resolve().
+        fresh = functools.partial(type(default), default)
+        metadata = {_KEY: spec, "dynamic_default": default}
+        return dataclasses.field(default_factory=fresh, metadata=metadata)
+    if callable(default):
         # Resolved by resolve(); the dataclass default itself is never used for these.
-        return dataclasses.field(default=None, metadata={**metadata, "dynamic_default": default})
-    return dataclasses.field(default=default, metadata=metadata)
+        return dataclasses.field(default=None, metadata={_KEY: spec, "dynamic_default": default})
+    return dataclasses.field(default=default, metadata={_KEY: spec})
 
 
 def _default(field: dataclasses.Field[Any], values: Mapping[str, Any]) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,3 +62,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
             return True
         time.sleep(interval)
     return predicate()
+
+
+def gated_client(make_client: Callable[[], Any]) -> tuple[Any, threading.Event]:
+    """A real client whose SendMessageBatch calls wait (up to 20 s) until the gate is set."""
+    client = make_client()
+    gate = threading.Event()
+    client.meta.events.register(
+        "before-send.sqs.SendMessageBatch", lambda **_: gate.wait(20) and None
+    )
+    return client, gate

@@ -77,8 +77,11 @@ def _server_takes(client: Any, url: str, body: Any, attrs: Any, kwargs: dict[str
     entry: dict[str, Any] = {"QueueUrl": url, "MessageBody": body}
     if attrs:
         entry["MessageAttributes"] = attrs
-    names = {"delay_seconds": "DelaySeconds", "group_id": "MessageGroupId",
-             "deduplication_id": "MessageDeduplicationId"}  # fmt: skip
+    names = {
+        "delay_seconds": "DelaySeconds",
+        "group_id": "MessageGroupId",
+        "deduplication_id": "MessageDeduplicationId",
+    }
     entry.update({names[k]: v for k, v in kwargs.items()})
     try:
         client.send_message(**entry)

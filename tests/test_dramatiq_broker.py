@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
+import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from sqsobs import MessageTooLarge
 from sqsobs.dramatiq import BatchSQSBroker, TracingMiddleware
+from sqsobs.producer import ProducerSettings
 from tests.conftest import REGION
 from tests.helpers import drain_queue, wait_for
 
@@ -179,3 +182,22 @@ def test_oversized_message_raises_both_error_types(make_broker: BrokerFactory) -
         actor.send("x" * 1_000_000)  # base64 grows it past 1 MiB
     assert isinstance(caught.value, dramatiq_sqs.MessageTooLarge)
     assert broker.get_queue_status("big")["buffer_size"] == 0
+
+
+def test_the_broker_takes_every_producer_setting_and_returns_the_contracts_answers(
+    make_broker: BrokerFactory,
+) -> None:
+    parameters = inspect.signature(BatchSQSBroker.__init__).parameters.values()
+    keywords = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert keywords == [field.name for field in dataclasses.fields(ProducerSettings)]
+    broker = make_broker(
+        batch_size=5, max_concurrent_sends=2, retry_backoff_max_seconds=3.0, xray_trace_header=True
+    )
+    settings = broker.producer.settings
+    assert (settings.batch_size, settings.max_concurrent_sends) == (5, 2)
+    assert (settings.retry_backoff_max_seconds, settings.xray_trace_header) == (3.0, True)
+    assert broker.batch_size == 5  # dramatiq-sqs-batch's attribute, as resolved
+    assert broker.flush_all(timeout_seconds=10) is True
+    assert broker.force_flush_queue("never-used", 1) is True
+    assert broker.close(timeout_seconds=10) is True
+    assert broker.producer.closed and broker.close() is True

@@ -81,10 +81,13 @@ def test_random_throttling_5xx_and_resets_lose_nothing(
     bodies = [f"p-{i:05d}" for i in range(800)]
     ledger = Ledger(sent=bodies)
     producer = BatchProducer(
-        make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.02,
-        max_retry_attempts=8, retry_backoff_base_seconds=0.01, retry_backoff_max_seconds=0.2,
+        make_client(endpoint_url=proxy.endpoint_url),
+        default_batch_interval=0.02,
+        max_retry_attempts=8,
+        retry_backoff_base_seconds=0.01,
+        retry_backoff_max_seconds=0.2,
         flush_at_exit=False,
-    )  # fmt: skip
+    )
     try:
         futures = _send_all(producer, queue_url, bodies, threads=4)
         _settle(ledger, futures, timeout=60)
@@ -117,10 +120,13 @@ def test_persistent_faults_fail_every_future_with_its_reason(
     proxy.add(Fault("error503", operations=SEND))
     reported: list[Any] = []
     producer = BatchProducer(
-        make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.01,
-        max_retry_attempts=2, retry_backoff_base_seconds=0.01, on_failure=reported.append,
+        make_client(endpoint_url=proxy.endpoint_url),
+        default_batch_interval=0.01,
+        max_retry_attempts=2,
+        retry_backoff_base_seconds=0.01,
+        on_failure=reported.append,
         flush_at_exit=False,
-    )  # fmt: skip
+    )
     try:
         futures = [producer.send(queue_url, f"x-{i}") for i in range(25)]
         errors = [f.exception(timeout=20) for f in futures]
@@ -145,9 +151,13 @@ def test_lost_responses_are_the_only_source_of_duplicates(
     """
     proxy.add(Fault("reset_response", operations=SEND, count=3))
     producer = BatchProducer(
-        make_client(endpoint_url=proxy.endpoint_url), batch_size=10, default_batch_interval=5,
-        max_retry_attempts=2, retry_backoff_base_seconds=0.01, flush_at_exit=False,
-    )  # fmt: skip
+        make_client(endpoint_url=proxy.endpoint_url),
+        batch_size=10,
+        default_batch_interval=5,
+        max_retry_attempts=2,
+        retry_backoff_base_seconds=0.01,
+        flush_at_exit=False,
+    )
     bodies = [f"d-{i}" for i in range(10)]
     ledger = Ledger(sent=bodies)
     try:
@@ -191,10 +201,13 @@ def test_server_killed_and_restarted_mid_run(
     with FaultProxy(own_server.endpoint_url, seed=5) as proxy:
         proxy.add(Fault("throttle", operations=SEND, probability=0.05))
         producer = BatchProducer(
-            make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.02,
-            max_retry_attempts=12, retry_backoff_base_seconds=0.05,
-            retry_backoff_max_seconds=1.0, flush_at_exit=False,
-        )  # fmt: skip
+            make_client(endpoint_url=proxy.endpoint_url),
+            default_batch_interval=0.02,
+            max_retry_attempts=12,
+            retry_backoff_base_seconds=0.05,
+            retry_backoff_max_seconds=1.0,
+            flush_at_exit=False,
+        )
         futures: dict[str, Future[str]] = {}
         sender = threading.Thread(target=_paced, args=(producer, url, bodies, futures))
         try:
@@ -240,9 +253,12 @@ def test_fifo_deduplication_absorbs_lost_answers(
     url = make_queue(fifo=True, ContentBasedDeduplication="true")
     proxy.add(Fault("reset_response", operations=SEND, count=3))
     producer = BatchProducer(
-        make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.02,
-        max_retry_attempts=5, retry_backoff_base_seconds=0.01, flush_at_exit=False,
-    )  # fmt: skip
+        make_client(endpoint_url=proxy.endpoint_url),
+        default_batch_interval=0.02,
+        max_retry_attempts=5,
+        retry_backoff_base_seconds=0.01,
+        flush_at_exit=False,
+    )
     bodies = [f"f-{i:03d}" for i in range(30)]
     try:
         futures = [producer.send(url, body, group_id="g") for body in bodies]
@@ -262,9 +278,11 @@ def test_close_with_a_send_in_flight_and_the_server_gone_still_resolves_every_fu
     url = direct.create_queue(QueueName="closing")["QueueUrl"]
     with FaultProxy(own_server.endpoint_url, seed=1) as proxy:
         producer = BatchProducer(
-            make_client(endpoint_url=proxy.endpoint_url), default_batch_interval=0.01,
-            retry_backoff_base_seconds=0.01, flush_at_exit=False,
-        )  # fmt: skip
+            make_client(endpoint_url=proxy.endpoint_url),
+            default_batch_interval=0.01,
+            retry_backoff_base_seconds=0.01,
+            flush_at_exit=False,
+        )
         assert producer.send(url, "before").result(timeout=10)
         proxy.add(Fault("stall", operations=SEND, seconds=30))
         futures = [producer.send(url, f"c-{i}") for i in range(5)]

@@ -27,7 +27,7 @@ from sqsobs import (
 )
 from sqsobs.limits import MAX_BATCH_PAYLOAD_BYTES, message_size
 from tests.conftest import REGION
-from tests.helpers import drain_queue
+from tests.helpers import drain_queue, gated_client
 
 
 def _name(url: str) -> str:
@@ -126,8 +126,9 @@ def test_mixed_sizes_near_the_byte_limit_all_arrive_and_splits_are_counted(
         f"{i:04d}" + "x" * rng.choice([1_000, 150_000, 400_000, 700_000, 1_048_000])
         for i in range(24)
     ]
-    producer = BatchProducer(client, default_batch_interval=0.5, default_idle_timeout=0.2,
-                             flush_at_exit=False)  # fmt: skip
+    producer = BatchProducer(
+        client, default_batch_interval=0.5, default_idle_timeout=0.2, flush_at_exit=False
+    )
     try:
         futures = [producer.send(queue_url, body) for body in bodies]
         assert all(f.result(timeout=30) for f in futures)
@@ -146,9 +147,12 @@ def test_mixed_sizes_near_the_byte_limit_all_arrive_and_splits_are_counted(
         otel.total("sqsobs.producer.batch.splits", **{"messaging.destination.name": name}) == splits
     )
     split_events = [
-        event for span in otel.spans() if span.name == f"flush {name}"
-        for event in span.events if event.name == "split"
-    ]  # fmt: skip
+        event
+        for span in otel.spans()
+        if span.name == f"flush {name}"
+        for event in span.events
+        if event.name == "split"
+    ]
     assert split_events and all(e.attributes["sqsobs.split.batches"] >= 2 for e in split_events)
 
 
@@ -181,24 +185,17 @@ def test_oversized_message_is_rejected_at_send_and_nothing_is_buffered(
     assert rejected == 1
 
 
-def _gated_client(make_client: Any) -> tuple[Any, threading.Event]:
-    """A real client whose SendMessageBatch calls wait (up to 20 s) until the gate is set."""
-    client = make_client()
-    gate = threading.Event()
-    client.meta.events.register(
-        "before-send.sqs.SendMessageBatch", lambda **_: gate.wait(20) and None
-    )
-    return client, gate
-
-
 def test_buffer_full_blocks_then_raises_after_the_configured_wait(
     make_client: Any, sqs_client: Any, queue_url: str
 ) -> None:
-    client, gate = _gated_client(make_client)
+    client, gate = gated_client(make_client)
     producer = BatchProducer(
-        client, max_buffer_size_per_queue=5, buffer_full_timeout_seconds=0.3,
-        default_batch_interval=0, flush_at_exit=False,
-    )  # fmt: skip
+        client,
+        max_buffer_size_per_queue=5,
+        buffer_full_timeout_seconds=0.3,
+        default_batch_interval=0,
+        flush_at_exit=False,
+    )
     try:
         futures = [producer.send(queue_url, f"m{i}") for i in range(5)]
         started = time.monotonic()
@@ -277,8 +274,7 @@ def test_fork_child_starts_empty_and_nothing_is_sent_twice(
     sqs_server: Any, sqs_client: Any, queue_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_server.endpoint_url)  # the producer's own client
-    producer = BatchProducer(default_batch_interval=60, default_idle_timeout=0,
-                             flush_at_exit=False)  # fmt: skip
+    producer = BatchProducer(default_batch_interval=60, default_idle_timeout=0, flush_at_exit=False)
     parent = [producer.send(queue_url, f"parent-{i}") for i in range(5)]
     pid = os.fork()
     if pid == 0:  # the child: its own buffers and threads
@@ -308,10 +304,13 @@ def test_flush_triggers_size_interval_idle_and_per_queue_overrides(
 ) -> None:
     size_q, interval_q, idle_q, now_q = (make_queue(f"-{s}") for s in ("s", "i", "d", "n"))
     producer = BatchProducer(
-        make_client(), default_batch_interval=30, default_idle_timeout=0,
+        make_client(),
+        default_batch_interval=30,
+        default_idle_timeout=0,
         group_batch_intervals={_name(interval_q): 0.3, now_q: 0},
-        group_idle_timeouts={idle_q: 0.2}, flush_at_exit=False,
-    )  # fmt: skip
+        group_idle_timeouts={idle_q: 0.2},
+        flush_at_exit=False,
+    )
     try:
         started = time.monotonic()
         assert all(f.result(5) for f in [producer.send(size_q, f"s{i}") for i in range(10)])
@@ -327,9 +326,10 @@ def test_flush_triggers_size_interval_idle_and_per_queue_overrides(
 
     def reasons(url: str) -> set[str]:
         return {
-            s.attributes["sqsobs.flush.reason"] for s in otel.spans()
+            s.attributes["sqsobs.flush.reason"]
+            for s in otel.spans()
             if s.name == f"flush {_name(url)}"
-        }  # fmt: skip
+        }
 
     assert reasons(size_q) == {"size"}
     assert reasons(interval_q) == {"interval"}
@@ -340,8 +340,9 @@ def test_flush_triggers_size_interval_idle_and_per_queue_overrides(
 def test_clear_queue_buffer_fails_futures_with_cleared(
     make_client: Any, sqs_client: Any, queue_url: str, otel: Any
 ) -> None:
-    producer = BatchProducer(make_client(), default_batch_interval=60, default_idle_timeout=0,
-                             flush_at_exit=False)  # fmt: skip
+    producer = BatchProducer(
+        make_client(), default_batch_interval=60, default_idle_timeout=0, flush_at_exit=False
+    )
     try:
         futures = [producer.send(queue_url, f"m{i}") for i in range(7)]
         assert producer.clear_queue_buffer(queue_url) == 7
@@ -393,9 +394,10 @@ def test_fifo_needs_group_and_deduplication(make_client: Any, make_queue: Any) -
 def test_close_with_a_stuck_server_times_out_yet_every_future_resolves(
     make_client: Any, sqs_client: Any, queue_url: str
 ) -> None:
-    client, gate = _gated_client(make_client)
-    producer = BatchProducer(client, default_batch_interval=0, max_concurrent_sends=1,
-                             flush_at_exit=False)  # fmt: skip
+    client, gate = gated_client(make_client)
+    producer = BatchProducer(
+        client, default_batch_interval=0, max_concurrent_sends=1, flush_at_exit=False
+    )
     futures = [producer.send(queue_url, f"m{i}") for i in range(25)]
     started = time.monotonic()
     assert producer.close(timeout=0.3) is False

@@ -45,7 +45,8 @@ class BatchFaults:
     """Per-call plan for SendMessageBatch on one client; records every request's entries."""
 
     def __init__(self, client: Any) -> None:
-        self.plan: list[Callable[[Any, list[Entry]], AWSResponse | None]] = []
+        #: One action per call, in order; None lets a call through.
+        self.plan: list[Callable[[Any, list[Entry]], AWSResponse | None] | None] = []
         self.requests: list[list[Entry]] = []
         self.lock = threading.Lock()
         client.meta.events.register("before-send.sqs.SendMessageBatch", self._before_send)
@@ -61,9 +62,11 @@ class BatchFaults:
     def error(status: int, code: str) -> Callable[[Any, list[Entry]], AWSResponse]:
         def answer(request: Any, entries: list[Entry]) -> AWSResponse:
             return _response(
-                request.url, status, {"__type": code, "message": "injected"},
+                request.url,
+                status,
+                {"__type": code, "message": "injected"},
                 **{"x-amzn-query-error": f"{code};{'Sender' if status < 500 else 'Receiver'}"},
-            )  # fmt: skip
+            )
 
         return answer
 
@@ -90,9 +93,13 @@ class BatchFaults:
                     result.setdefault("Failed", [])
             for entry in failed:
                 result["Failed"].append(
-                    {"Id": entry["Id"], "SenderFault": sender_fault, "Code": code,
-                     "Message": "injected"}
-                )  # fmt: skip
+                    {
+                        "Id": entry["Id"],
+                        "SenderFault": sender_fault,
+                        "Code": code,
+                        "Message": "injected",
+                    }
+                )
             return _response(request.url, 200, result)
 
         return answer
@@ -118,9 +125,12 @@ def test_throttling_and_5xx_are_retried_until_delivered(
         faults.error(503, "ServiceUnavailable"),
     ]
     producer = BatchProducer(
-        client, default_batch_interval=0.05, retry_backoff_base_seconds=0.01,
-        max_retry_attempts=3, flush_at_exit=False,
-    )  # fmt: skip
+        client,
+        default_batch_interval=0.05,
+        retry_backoff_base_seconds=0.01,
+        max_retry_attempts=3,
+        flush_at_exit=False,
+    )
     try:
         futures = [producer.send(queue_url, f"m-{i}") for i in range(10)]
         ids = [f.result(timeout=20) for f in futures]
@@ -145,8 +155,10 @@ def test_throttling_and_5xx_are_retried_until_delivered(
     assert all(s.attributes["sqsobs.retry.backoff_seconds"] >= 0 for s in retry_spans)
     failed_sends = [s for s in otel.spans() if s.name == f"send {name}" and s.status.is_ok is False]
     assert {s.attributes["error.type"] for s in failed_sends} == {
-        "InternalError", "ThrottlingException", "ServiceUnavailable"
-    }  # fmt: skip
+        "InternalError",
+        "ThrottlingException",
+        "ServiceUnavailable",
+    }
 
 
 def test_sender_fault_entries_fail_at_once_and_are_reported(
@@ -202,9 +214,13 @@ def test_retryable_entries_retried_then_exhausted(
     faults.plan = [both, always, always]
     reported: list[FailedMessage] = []
     producer = BatchProducer(
-        client, default_batch_interval=0.05, retry_backoff_base_seconds=0.01,
-        max_retry_attempts=2, on_failure=reported.append, flush_at_exit=False,
-    )  # fmt: skip
+        client,
+        default_batch_interval=0.05,
+        retry_backoff_base_seconds=0.01,
+        max_retry_attempts=2,
+        on_failure=reported.append,
+        flush_at_exit=False,
+    )
     try:
         late = producer.send(queue_url, "late")
         doomed = producer.send(queue_url, "doomed")
@@ -232,8 +248,14 @@ def test_fifo_order_within_groups_survives_failures_and_retries(
     tail = faults.fail_entries(
         lambda index, _: index >= 4, code="InternalError", sender_fault=False
     )
-    faults.plan = [None, faults.error(500, "InternalError"), tail, None,  # type: ignore[list-item]
-                   faults.error(400, "ThrottlingException"), tail]  # fmt: skip
+    faults.plan = [
+        None,
+        faults.error(500, "InternalError"),
+        tail,
+        None,
+        faults.error(400, "ThrottlingException"),
+        tail,
+    ]
     producer = BatchProducer(
         client, default_batch_interval=0.02, retry_backoff_base_seconds=0.01, flush_at_exit=False
     )

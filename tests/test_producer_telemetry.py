@@ -19,8 +19,9 @@ def _name(url: str) -> str:
 def test_one_trace_from_create_through_flush_to_send(
     make_client: Any, sqs_client: Any, queue_url: str, otel: Any
 ) -> None:
-    producer = BatchProducer(make_client(), default_batch_interval=60, default_idle_timeout=0,
-                             flush_at_exit=False)  # fmt: skip
+    producer = BatchProducer(
+        make_client(), default_batch_interval=60, default_idle_timeout=0, flush_at_exit=False
+    )
     try:
         with trace.get_tracer("test").start_as_current_span("request") as request:
             futures = [producer.send(queue_url, f"m{i}") for i in range(3)]
@@ -61,8 +62,10 @@ def test_one_trace_from_create_through_flush_to_send(
     assert parents == {f"{s.context.span_id:016x}" for s in creates}
 
     dest = {"messaging.destination.name": name}
-    assert otel.total("messaging.client.sent.messages", **dest,
-                      **{"messaging.operation.name": "send"}) == 3  # fmt: skip
+    assert (
+        otel.total("messaging.client.sent.messages", **dest, **{"messaging.operation.name": "send"})
+        == 3
+    )
     assert otel.total("sqsobs.producer.flushes", **dest, **{"sqsobs.flush.reason": "manual"}) == 1
     assert otel.total("sqsobs.producer.batch.messages", **dest) == 1
     assert otel.total("sqsobs.producer.batch.size", **dest) == 1
@@ -75,8 +78,9 @@ def test_one_trace_from_create_through_flush_to_send(
 def test_messages_from_different_traces_flush_as_a_root_with_links(
     make_client: Any, queue_url: str, otel: Any
 ) -> None:
-    producer = BatchProducer(make_client(), default_batch_interval=60, default_idle_timeout=0,
-                             flush_at_exit=False)  # fmt: skip
+    producer = BatchProducer(
+        make_client(), default_batch_interval=60, default_idle_timeout=0, flush_at_exit=False
+    )
     tracer = trace.get_tracer("test")
     try:
         for i in range(2):
@@ -102,8 +106,9 @@ def test_no_room_for_trace_context_still_sends_and_xray_header_is_optional(
         lambda params, **_: entries.extend(params["Entries"]),
     )
     full = {f"a{i}": {"DataType": "String", "StringValue": "v"} for i in range(10)}
-    producer = BatchProducer(client, default_batch_interval=0, xray_trace_header=True,
-                             flush_at_exit=False)  # fmt: skip
+    producer = BatchProducer(
+        client, default_batch_interval=0, xray_trace_header=True, flush_at_exit=False
+    )
     try:
         with trace.get_tracer("test").start_as_current_span("request"):
             assert producer.send(queue_url, "full", attributes=full).result(timeout=10)

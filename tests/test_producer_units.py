@@ -3,20 +3,27 @@ settings resolution, the send pool."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import threading
 from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
+from sqsobs import BatchProducer
 from sqsobs._backoff import Backoff
+from sqsobs._settings import markdown_table
 from sqsobs.errors import ConfigError
+from sqsobs.producer._classify import classify
 from sqsobs.producer._messages import FlushReason, PendingMessage
 from sqsobs.producer._packing import pack
+from sqsobs.producer._policy import NEVER, due_reason
 from sqsobs.producer._pool import SendPool
-from sqsobs.producer._queues import NEVER, QueueInfo, QueueState, QueueStats, due_reason
-from sqsobs.producer._sender import classify
-from sqsobs.producer._settings import resolve_settings
+from sqsobs.producer._queue_buffer import QueueBuffer
+from sqsobs.producer._resolve import QueueInfo
+from sqsobs.producer._settings import ProducerSettings
+from sqsobs.producer._stats import QueueStats
 from sqsobs.producer._telemetry import QueueTelemetry
 from sqsobs.telemetry._instruments import get_instruments
 
@@ -35,14 +42,20 @@ def test_pack_respects_count_and_bytes_and_counts_splits() -> None:
     assert pack([], max_entries=10, max_bytes=MIB, size=lambda n: n) == ([], 0)
 
 
-def _state(*, interval: float = 1.0, idle: float = 0.1, fifo: bool = False) -> QueueState:
+def _state(*, interval: float = 1.0, idle: float = 0.1, fifo: bool = False) -> QueueBuffer:
     info = QueueInfo(url="http://x/q", name="q", fifo=fifo, max_message_bytes=MIB)
-    tel = QueueTelemetry("q", info.url, get_instruments())
-    return QueueState(key="q", info=info, tel=tel, batch_interval=interval, idle_timeout=idle,
-                      stats=QueueStats())  # fmt: skip
+    telemetry = QueueTelemetry("q", info.url, get_instruments())
+    return QueueBuffer(
+        key="q",
+        info=info,
+        telemetry=telemetry,
+        batch_interval=interval,
+        idle_timeout=idle,
+        stats=QueueStats(),
+    )
 
 
-def _add(state: QueueState, at: float, size: int = 10, seq: int = 0) -> None:
+def _add(state: QueueBuffer, at: float, size: int = 10, seq: int = 0) -> None:
     message = PendingMessage({"Id": "", "MessageBody": "x"}, size, Future(), None, at)
     message.seq = seq or len(state.pending) + 1
     state.pending.append(message)
@@ -122,21 +135,68 @@ def test_classify_per_entry_results() -> None:
 
 def test_settings_argument_beats_environment_beats_default() -> None:
     env = {"SQSOBS_BATCH_INTERVAL": "0.25", "SQSOBS_MAX_RETRY_ATTEMPTS": "5"}
-    settings = resolve_settings(max_retry_attempts=1, environ=env)
+    settings = ProducerSettings.resolve(max_retry_attempts=1, environ=env)
     assert settings.default_batch_interval == 0.25 and settings.max_retry_attempts == 1
-    defaults = resolve_settings(environ={})
+    defaults = ProducerSettings.resolve(environ={})
     assert (defaults.default_batch_interval, defaults.default_idle_timeout) == (1.0, 0.1)
     assert (defaults.batch_size, defaults.max_buffer_size_per_queue) == (10, 5000)
     assert defaults.max_retry_attempts == 3 and defaults.flush_at_exit is True
     assert defaults.xray_trace_header is False
     with pytest.raises(ConfigError, match="batch_size"):
-        resolve_settings(batch_size=11, environ={})
+        ProducerSettings.resolve(batch_size=11, environ={})
     with pytest.raises(ConfigError, match="SQSOBS_IDLE_TIMEOUT"):
-        resolve_settings(environ={"SQSOBS_IDLE_TIMEOUT": "soon"})
+        ProducerSettings.resolve(environ={"SQSOBS_IDLE_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match=r"group_batch_intervals\['q'\]"):
-        resolve_settings(group_batch_intervals={"q": -1}, environ={})
-    overrides = resolve_settings(group_batch_intervals={"q": 0}, environ={})
+        ProducerSettings.resolve(group_batch_intervals={"q": -1}, environ={})
+    overrides = ProducerSettings.resolve(group_batch_intervals={"q": 0}, environ={})
     assert overrides.batch_interval("url", "q") == 0 and overrides.batch_interval("x") == 1.0
+
+
+def test_batch_producer_keywords_are_the_settings_fields() -> None:
+    objects = {"self", "client", "on_failure", "queue_url_resolver"}
+    objects |= {"tracer_provider", "meter_provider"}
+    keywords = [p for p in inspect.signature(BatchProducer.__init__).parameters if p not in objects]
+    assert keywords == [field.name for field in dataclasses.fields(ProducerSettings)]
+
+
+def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
+    defaults = dataclasses.asdict(ProducerSettings.resolve(environ={}))
+    assert defaults == {
+        "default_batch_interval": 1.0,
+        "default_idle_timeout": 0.1,
+        "batch_size": 10,
+        "group_batch_intervals": {},
+        "group_idle_timeouts": {},
+        "max_buffer_size_per_queue": 5000,
+        "max_retry_attempts": 3,
+        "max_batch_bytes": 1_048_576,
+        "buffer_full_timeout_seconds": 5.0,
+        "max_concurrent_sends": 4,
+        "retry_backoff_base_seconds": 0.2,
+        "retry_backoff_max_seconds": 20.0,
+        "shutdown_timeout_seconds": 30.0,
+        "flush_at_exit": True,
+        "xray_trace_header": False,
+    }
+    assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
+    rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
+    assert [row[0].strip("| `") for row in rows] == list(defaults)
+    assert all(row[3].strip(" |") for row in rows)  # every setting says what it means
+    assert {row[1].strip("`") for row in rows} - {""} == {
+        "SQSOBS_BATCH_INTERVAL",
+        "SQSOBS_IDLE_TIMEOUT",
+        "SQSOBS_BATCH_SIZE",
+        "SQSOBS_MAX_BUFFER_SIZE_PER_QUEUE",
+        "SQSOBS_MAX_RETRY_ATTEMPTS",
+        "SQSOBS_MAX_BATCH_BYTES",
+        "SQSOBS_BUFFER_FULL_TIMEOUT",
+        "SQSOBS_MAX_CONCURRENT_SENDS",
+        "SQSOBS_RETRY_BACKOFF_BASE",
+        "SQSOBS_RETRY_BACKOFF_MAX",
+        "SQSOBS_SHUTDOWN_TIMEOUT",
+        "SQSOBS_FLUSH_AT_EXIT",
+        "SQSOBS_XRAY_TRACE_HEADER",
+    }
 
 
 def test_send_pool_bounds_its_threads_and_runs_everything() -> None:
@@ -152,7 +212,7 @@ def test_send_pool_bounds_its_threads_and_runs_everything() -> None:
 
     for n in range(20):
         pool.submit(task, n)
-    assert pool.size == 3
+    assert sum(t.name.startswith("test-pool-") for t in threading.enumerate()) == 3
     gate.set()
-    pool.shutdown(timeout=5)
+    assert pool.close(timeout_seconds=5)
     assert sorted(done) == list(range(20))

@@ -1,4 +1,4 @@
-"""The seed README's snippets (dramatiq-sqs-batch 1.0.0) run as written, with our import path,
+"""dramatiq-sqs-batch 1.0.0's README snippets run as written, with our import path,
 against the test server: Quick Start, Basic and Per-Queue Configuration, Monitoring, Manual Queue
 Management and Basic Shutdown."""
 
@@ -93,14 +93,14 @@ broker.close()
 
 
 def run(snippet: str, namespace: dict[str, Any]) -> dict[str, Any]:
-    """Execute a README snippet as written, with our import path for the seed's module."""
+    """Execute a README snippet as written, with our import path for dramatiq-sqs-batch's."""
     code = snippet.replace("from batch_sqs_broker import", "from sqsobs.dramatiq import")
-    exec(compile(code, "<seed README>", "exec"), namespace)
+    exec(compile(code, "<dramatiq-sqs-batch README>", "exec"), namespace)
     return namespace
 
 
 @pytest.fixture
-def seed_env(sqs_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+def readme_env(sqs_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """The snippets pass no endpoint: boto3 reads it from AWS_ENDPOINT_URL, as in production."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_server.endpoint_url)
     previous = dramatiq.broker.global_broker
@@ -115,11 +115,11 @@ def seed_env(sqs_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
 
 
 def test_quick_start_monitoring_manual_management_and_shutdown(
-    seed_env: list[Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    readme_env: list[Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     namespace = run(QUICK_START, {})
     broker: BatchSQSBroker = namespace["broker"]
-    seed_env.append(broker)
+    readme_env.append(broker)
     assert dramatiq.get_broker() is broker
     assert broker.queues["default"].url.endswith("/my-app-_default")  # dramatiq-sqs's naming
     worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
@@ -139,9 +139,13 @@ def test_quick_start_monitoring_manual_management_and_shutdown(
     run(MONITORING, namespace)
     metrics, status = namespace["metrics"], namespace["status"]
     assert set(metrics) >= {
-        "buffer_sizes", "failed_message_counts", "metrics", "max_buffer_size_per_queue",
-        "max_retry_attempts", "background_thread_alive",
-    }  # fmt: skip
+        "buffer_sizes",
+        "failed_message_counts",
+        "metrics",
+        "max_buffer_size_per_queue",
+        "max_retry_attempts",
+        "background_thread_alive",
+    }
     assert metrics["buffer_sizes"] == {"default": 0}
     assert metrics["failed_message_counts"] == {"default": 0}
     counters = metrics["metrics"]
@@ -168,10 +172,10 @@ def test_quick_start_monitoring_manual_management_and_shutdown(
     assert any(m.startswith("BatchSQSBroker closed. Final metrics: {") for m in messages)
 
 
-def test_basic_configuration(seed_env: list[Any]) -> None:
+def test_basic_configuration(readme_env: list[Any]) -> None:
     namespace = run(BASIC_CONFIGURATION, {"BatchSQSBroker": BatchSQSBroker})
     broker = namespace["broker"]
-    seed_env.append(broker)
+    readme_env.append(broker)
     assert broker.namespace == "myapp-"
     assert broker.default_batch_interval == 2.0 and broker.default_idle_timeout == 0.5
     assert broker.batch_size == 10 and broker.max_buffer_size_per_queue == 1000
@@ -180,10 +184,10 @@ def test_basic_configuration(seed_env: list[Any]) -> None:
     assert metrics["max_buffer_size_per_queue"] == 1000 and metrics["max_retry_attempts"] == 3
 
 
-def test_per_queue_configuration(seed_env: list[Any]) -> None:
+def test_per_queue_configuration(readme_env: list[Any]) -> None:
     namespace = run(PER_QUEUE_CONFIGURATION, {"BatchSQSBroker": BatchSQSBroker})
     broker = namespace["broker"]
-    seed_env.append(broker)
+    readme_env.append(broker)
     high, low = broker.get_queue_status("high_priority"), broker.get_queue_status("low_priority")
     assert (high["batch_interval"], high["idle_timeout"]) == (0, 0)
     assert (low["batch_interval"], low["idle_timeout"]) == (5.0, 1.0)
@@ -191,7 +195,7 @@ def test_per_queue_configuration(seed_env: list[Any]) -> None:
     assert (other["batch_interval"], other["idle_timeout"]) == (1.0, 0.1)
 
 
-def test_failed_message_dataclass_matches_the_seed() -> None:
+def test_failed_message_dataclass_matches_dramatiq_sqs_batch() -> None:
     failed = FailedMessage(entry={"Id": "1", "MessageBody": "b"})
     assert failed.retry_count == 0
     assert failed.first_failure_time > 0 and failed.last_failure_time > 0

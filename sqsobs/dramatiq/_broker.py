@@ -1,10 +1,10 @@
 """``BatchSQSBroker``: dramatiq-sqs's ``SQSBroker`` whose ``enqueue`` batches via the producer.
 
-It keeps dramatiq-sqs 0.4's queue naming (``{namespace}_{queue}``) and queue creation, runs the
-``before_enqueue`` / ``after_enqueue`` middleware hooks, and takes the seed's parameters
-(``default_batch_interval``, ``default_idle_timeout``, ``batch_size``, ``group_batch_intervals``,
-``group_idle_timeouts``, ``max_buffer_size_per_queue``, ``max_retry_attempts``); everything else
-goes to ``SQSBroker`` (``namespace``, ``middleware``, ``retention``, boto3 options ...).
+Compatible with dramatiq-sqs-batch's BatchSQSBroker: it keeps dramatiq-sqs 0.4's queue naming
+(``{namespace}_{queue}``) and queue creation, runs the ``before_enqueue`` / ``after_enqueue``
+middleware hooks, and takes the same parameters and methods. It also takes every other setting
+of :class:`~sqsobs.producer.ProducerSettings`; everything else goes to ``SQSBroker``
+(``namespace``, ``middleware``, ``retention``, boto3 options ...).
 
 A delay longer than SQS's 15 minutes is not an error: the message is sent with the 15-minute
 maximum and an ``eta``, and the dramatiq worker holds it until then (within the queue's
@@ -32,7 +32,7 @@ from dramatiq_sqs.broker import SQSConsumer
 from sqsobs.dramatiq._middleware import TracingMiddleware
 from sqsobs.errors import MessageTooLarge
 from sqsobs.limits import MAX_DELAY_SECONDS
-from sqsobs.producer import BatchProducer, FailedMessage
+from sqsobs.producer import BatchProducer, FailedMessage, ProducerSettings
 from sqsobs.telemetry import AWS_TRACE_HEADER
 
 __all__ = ["BatchSQSBroker", "DramatiqMessageTooLarge", "TracingSQSConsumer"]
@@ -67,10 +67,12 @@ class TracingSQSConsumer(SQSConsumer):  # type: ignore[misc]
 class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
     """An ``SQSBroker`` that buffers enqueued messages and sends them in SendMessageBatch calls.
 
-    Defaults: ``default_batch_interval`` 1.0 s, ``default_idle_timeout`` 0.1 s (0: no idle
-    trigger), ``batch_size`` 10, ``max_buffer_size_per_queue`` 5000, ``max_retry_attempts`` 3;
-    unset ones also read the ``SQSOBS_*`` environment variables of
-    :class:`~sqsobs.producer.BatchProducer`. Per-queue overrides are keyed by dramatiq queue name.
+    The settings keywords are those of :class:`~sqsobs.producer.BatchProducer` (documented on
+    :class:`~sqsobs.producer.ProducerSettings`, with their ``SQSOBS_*`` environment variables);
+    per-queue overrides are keyed by dramatiq queue name. Defaults: ``default_batch_interval``
+    1.0 s, ``default_idle_timeout`` 0.1 s (0: no idle trigger), ``batch_size`` 10,
+    ``max_buffer_size_per_queue`` 5000, ``max_retry_attempts`` 3. Other keywords go to
+    dramatiq-sqs's ``SQSBroker``.
 
     Example::
 
@@ -93,36 +95,41 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         group_idle_timeouts: Mapping[str, float] | None = None,
         max_buffer_size_per_queue: int | None = None,
         max_retry_attempts: int | None = None,
+        max_batch_bytes: int | None = None,
+        buffer_full_timeout_seconds: float | None = None,
+        max_concurrent_sends: int | None = None,
+        retry_backoff_base_seconds: float | None = None,
+        retry_backoff_max_seconds: float | None = None,
+        shutdown_timeout_seconds: float | None = None,
+        flush_at_exit: bool | None = None,
+        xray_trace_header: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        # The settings keywords are passed on by name (a test keeps them equal to the fields).
+        settings = ProducerSettings.pick(locals())
         # Every message is validated before it is buffered, so botocore's own parameter check
         # repeats it (8-9 us per message); a ``config`` passed in still wins on any option.
         unchecked = Config(parameter_validation=False)
         given = kwargs.get("config")
         kwargs["config"] = unchecked if given is None else unchecked.merge(given)
         super().__init__(**kwargs)
-        # "sqsobs.dramatiq._broker.BatchSQSBroker": the seed's close() messages are logged here.
+        # close() logs "Closing BatchSQSBroker..." here, as dramatiq-sqs-batch did.
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.producer = BatchProducer(
             self.sqs.meta.client,
-            default_batch_interval=default_batch_interval,
-            default_idle_timeout=default_idle_timeout,
-            batch_size=batch_size,
-            group_batch_intervals=group_batch_intervals,
-            group_idle_timeouts=group_idle_timeouts,
-            max_buffer_size_per_queue=max_buffer_size_per_queue,
-            max_retry_attempts=max_retry_attempts,
+            **settings,
             on_failure=self._log_failure,
             queue_url_resolver=self._queue_url,
         )
-        settings = self.producer.settings
-        self.default_batch_interval = settings.default_batch_interval
-        self.default_idle_timeout = settings.default_idle_timeout
-        self.batch_size = settings.batch_size
-        self.group_batch_intervals = dict(settings.group_batch_intervals)
-        self.group_idle_timeouts = dict(settings.group_idle_timeouts)
-        self.max_buffer_size_per_queue = settings.max_buffer_size_per_queue
-        self.max_retry_attempts = settings.max_retry_attempts
+        # The attributes dramatiq-sqs-batch's broker has, as resolved.
+        resolved = self.producer.settings
+        self.default_batch_interval = resolved.default_batch_interval
+        self.default_idle_timeout = resolved.default_idle_timeout
+        self.batch_size = resolved.batch_size
+        self.group_batch_intervals = dict(resolved.group_batch_intervals)
+        self.group_idle_timeouts = dict(resolved.group_idle_timeouts)
+        self.max_buffer_size_per_queue = resolved.max_buffer_size_per_queue
+        self.max_retry_attempts = resolved.max_retry_attempts
         if not any(isinstance(m, TracingMiddleware) for m in self.middleware):
             # First in the list: its span encloses every other middleware's work.
             first = type(self.middleware[0]) if self.middleware else None
@@ -174,28 +181,37 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         super().join(queue_name, timeout=timeout)
 
     def get_metrics(self) -> dict[str, Any]:
-        """Buffer sizes, per-queue counters and thread liveness (the seed's dictionary)."""
+        """Buffer sizes, per-queue counters and thread liveness (see ``BatchProducer``)."""
         return self.producer.get_metrics()
 
     def get_queue_status(self, queue_name: str) -> dict[str, Any]:
         """One queue's buffer, counters and timers."""
         return self.producer.get_queue_status(queue_name)
 
-    def flush_all(self) -> None:
-        """Send every buffered message now and wait until each is resolved."""
-        self.producer.flush()
+    def flush_all(self, timeout_seconds: float | None = None) -> bool:
+        """Send every buffered message now and wait (up to ``timeout_seconds``) until each is
+        resolved; True if all were. (dramatiq's ``Broker.flush_all`` purges queues; this one
+        sends, as dramatiq-sqs-batch's does.)"""
+        return self.producer.flush(timeout_seconds)
 
-    def force_flush_queue(self, queue_name: str) -> None:
-        """Send one queue's buffer now and wait until it is resolved."""
-        self.producer.force_flush_queue(queue_name)
+    def force_flush_queue(self, queue_name: str, timeout_seconds: float | None = None) -> bool:
+        """Send one queue's buffer now and wait until it is resolved; True if it was in time."""
+        return self.producer.force_flush_queue(queue_name, timeout_seconds)
 
     def clear_queue_buffer(self, queue_name: str) -> int:
         """Drop one queue's unsent messages (emergency use); returns how many."""
         return self.producer.clear_queue_buffer(queue_name)
 
-    def close(self) -> None:
-        """Flush every buffer, wait for sends and retries, stop the producer's threads."""
+    def close(self, timeout_seconds: float | None = None) -> bool:
+        """Flush every buffer, wait for sends and retries, stop the producer's threads.
+
+        Waits up to ``timeout_seconds`` (default: ``shutdown_timeout_seconds``); True if every
+        message was resolved. A second call waits for the first and returns its answer.
+        """
+        if self.producer.closed:
+            return self.producer.close(timeout_seconds)
         self.logger.info("Closing BatchSQSBroker...")
-        self.producer.close()
+        complete = self.producer.close(timeout_seconds)
         self.logger.info("BatchSQSBroker closed. Final metrics: %s", self.get_metrics())
         super().close()
+        return complete

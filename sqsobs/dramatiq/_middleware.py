@@ -67,7 +67,13 @@ def _carrier(message: Any) -> dict[str, Any]:
 
 
 class TracingMiddleware(dramatiq.Middleware):
-    """Opens a ``process {queue}`` span around each actor call, parented on the producer."""
+    """Opens a ``process {queue}`` span around each actor call, parented on the producer.
+
+    Example::
+
+        broker = dramatiq_sqs.SQSBroker(namespace="my-app")   # BatchSQSBroker adds it itself
+        broker.add_middleware(TracingMiddleware(), before=type(broker.middleware[0]))
+    """
 
     def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
         self._tracer = get_tracer(tracer_provider)
@@ -94,9 +100,11 @@ class TracingMiddleware(dramatiq.Middleware):
             )
             attributes[ATTR_ACTOR] = str(message.actor_name)
             span = self._tracer.start_span(
-                f"{OP_PROCESS} {queue}", context=parent, kind=SpanKind.CONSUMER,
+                f"{OP_PROCESS} {queue}",
+                context=parent,
+                kind=SpanKind.CONSUMER,
                 attributes=attributes,
-            )  # fmt: skip
+            )
             token = otel_context.attach(trace.set_span_in_context(span))
             self._stack().append((str(message.message_id), span, token))
         except Exception:  # tracing must never stop a message from being processed

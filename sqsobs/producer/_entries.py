@@ -1,7 +1,9 @@
-"""Building one SendMessageBatch entry: the user's fields plus the trace context.
+"""One SendMessageBatch entry: the message checked as SQS would, the user's fields, the trace.
 
 Example::
 
+    size = check_message(info, "hello", None, delay_seconds=None, group_id=None,
+                         deduplication_id=None)
     entry, size = build_entry("hello", None, size=5, destination="orders", room_bytes=1000,
                               context=context, delay_seconds=None, group_id=None,
                               deduplication_id=None, xray=False)
@@ -15,22 +17,46 @@ from typing import Any
 
 from opentelemetry.context import Context
 
+from sqsobs.errors import InvalidMessage
+from sqsobs.limits import validate_message
+from sqsobs.producer._resolve import QueueInfo
 from sqsobs.telemetry import AWS_TRACE_HEADER, inject_context_size, xray_trace_header
 
-__all__ = ["Attributes", "build_entry", "inject_trace"]
+__all__ = ["Attributes", "build_entry", "check_message", "inject_trace"]
 
 logger = logging.getLogger(__name__)
 
 Attributes = Mapping[str, Mapping[str, Any]]
 
 
-def inject_trace(
-    final: dict[str, Any],
-    user: Attributes | None,
-    context: Context,
-    destination: str,
-    room_bytes: int,
+def check_message(
+    info: QueueInfo,
+    body: str,
+    attributes: Attributes | None,
+    *,
+    delay_seconds: int | None,
+    group_id: str | None,
+    deduplication_id: str | None,
 ) -> int:
+    """The message's size as SQS counts it; a :class:`~sqsobs.errors.MessageError` if SQS
+    would reject it on ``info``'s queue."""
+    size = validate_message(
+        body,
+        attributes,
+        max_size_bytes=info.max_message_bytes,
+        delay_seconds=delay_seconds,
+        group_id=group_id,
+        deduplication_id=deduplication_id,
+        fifo=info.fifo,
+    )
+    if info.fifo and deduplication_id is None and not info.content_based_deduplication:
+        raise InvalidMessage(
+            f"{info.name} has no ContentBasedDeduplication: pass a deduplication_id"
+        )
+    return size
+
+
+def inject_trace(final: dict[str, Any], context: Context, destination: str, room_bytes: int) -> int:
     """Add the trace context to ``final`` if it fits; return the bytes it added."""
     try:
         return inject_context_size(
@@ -56,7 +82,7 @@ def build_entry(
 ) -> tuple[dict[str, Any], int]:
     """The request entry (its ``Id`` set later) and the message's final size in bytes."""
     final = dict(attributes) if attributes else {}
-    size += inject_trace(final, attributes, context, destination, room_bytes)
+    size += inject_trace(final, context, destination, room_bytes)
     entry: dict[str, Any] = {"Id": "", "MessageBody": body}
     if final:
         entry["MessageAttributes"] = final

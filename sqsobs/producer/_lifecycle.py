@@ -1,84 +1,46 @@
-"""Process-level hooks for every live producer: flush at interpreter exit, reset after fork.
+"""The producer's lifecycle: one state, moved forward only, by :meth:`Buffers.move`.
 
-One ``atexit`` hook closes (flushes) the producers that asked for it, so an application that
-forgets ``close()`` loses nothing on a normal exit. One ``os.register_at_fork`` hook holds each
-producer's lock across ``fork()`` and gives the child empty buffers and its own threads, so the
-parent's messages are never sent twice.
+::
+
+    RUNNING --close()--> CLOSING --wait over--> STOPPING --threads stopped--> CLOSED
+
+There is no "new" state: the constructor starts the threads, so a producer runs once it is built.
+A closed producer never runs again; in a child after ``os.fork()`` a running producer runs (with
+empty buffers and its own threads) and any other becomes ``CLOSED``.
 
 Example::
 
-    track(producer)   # done by BatchProducer itself
+    ProducerState.CLOSING.accepts_messages   # False
+    ProducerState.CLOSING.flushing           # True: buffers still go out, failures retry
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
-import os
-import threading
-import weakref
-from typing import Protocol
+import enum
 
-__all__ = ["Tracked", "track"]
+from sqsobs.errors import ProducerClosed
 
-logger = logging.getLogger(__name__)
+__all__ = ["ProducerState"]
 
 
-class Tracked(Protocol):
-    """What the hooks need from a producer."""
+class ProducerState(enum.Enum):
+    """Where a producer is in its life (``producer.closed`` is True from ``CLOSING`` on)."""
 
-    def _close_at_exit(self) -> None: ...
+    RUNNING = "running"  # send() accepts; the flusher sends and retries
+    CLOSING = "closing"  # close() began: send() refuses; buffers still go out, failures retry
+    STOPPING = "stopping"  # close() waited long enough: the flusher exits, failures are final
+    CLOSED = "closed"  # threads stopped, unsent messages failed; terminal
 
-    def _before_fork(self) -> None: ...
+    @property
+    def accepts_messages(self) -> bool:
+        """Whether ``send()`` may buffer a message."""
+        return self is ProducerState.RUNNING
 
-    def _after_fork_in_parent(self) -> None: ...
+    @property
+    def flushing(self) -> bool:
+        """Whether the flusher thread runs, sending buffers and retrying failed entries."""
+        return self is ProducerState.RUNNING or self is ProducerState.CLOSING
 
-    def _after_fork_in_child(self) -> None: ...
-
-
-_producers: weakref.WeakSet[Tracked] = weakref.WeakSet()
-_installed = False
-_install_lock = threading.Lock()
-_held: list[Tracked] = []
-
-
-def track(producer: Tracked) -> None:
-    """Include ``producer`` in the exit and fork hooks (installed on first use)."""
-    global _installed  # noqa: PLW0603 - the hooks are process-wide by nature
-    with _install_lock:
-        if not _installed:
-            atexit.register(_at_exit)
-            if hasattr(os, "register_at_fork"):
-                os.register_at_fork(
-                    before=_before_fork,
-                    after_in_parent=_after_in_parent,
-                    after_in_child=_after_in_child,
-                )
-            _installed = True
-        _producers.add(producer)
-
-
-def _at_exit() -> None:
-    for producer in list(_producers):
-        try:
-            producer._close_at_exit()
-        except Exception:  # one producer's failure must not stop the others' flush
-            logger.exception("sqsobs producer: flushing at exit failed")
-
-
-def _before_fork() -> None:
-    _held[:] = list(_producers)
-    for producer in _held:
-        producer._before_fork()
-
-
-def _after_in_parent() -> None:
-    for producer in reversed(_held):
-        producer._after_fork_in_parent()
-    _held.clear()
-
-
-def _after_in_child() -> None:
-    for producer in _held:
-        producer._after_fork_in_child()
-    _held.clear()
+    def refusal(self) -> ProducerClosed:
+        """The error ``send()`` raises in this state, naming it."""
+        return ProducerClosed(f"the producer is {self.value}; it accepts no more messages")

@@ -25,12 +25,20 @@ class FlushReason(str, Enum):
 
 @dataclass
 class FailedMessage:
-    """A message SQS never accepted, handed to ``on_failure`` (the seed's record, extended).
+    """A message SQS never accepted, handed to ``on_failure``.
 
-    ``entry`` is the SendMessageBatch entry (Id, MessageBody, MessageAttributes ...),
-    ``retry_count`` how many times it was sent again after the first attempt, the times are
-    wall-clock seconds. ``queue`` is the queue as given to ``send()`` and ``error`` the exception
-    its future holds.
+    The fields of dramatiq-sqs-batch's ``FailedMessage`` come first, so code written for it
+    works unchanged. ``entry`` is the SendMessageBatch entry (Id, MessageBody,
+    MessageAttributes ...), ``retry_count`` how many times it was sent again after the first
+    attempt, the times are wall-clock seconds. ``queue`` is the queue as given to ``send()``
+    and ``error`` the exception its future holds.
+
+    Example::
+
+        def on_failure(failed: FailedMessage) -> None:
+            dead_letters.append((failed.queue, failed.entry["MessageBody"], repr(failed.error)))
+
+        producer = BatchProducer(on_failure=on_failure)
     """
 
     entry: dict[str, Any]

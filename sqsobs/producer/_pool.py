@@ -7,7 +7,7 @@ Example::
 
     pool = SendPool(max_workers=4, name="sqsobs-producer-send")
     pool.submit(print, "hello")
-    pool.shutdown(timeout=1.0)
+    pool.close(timeout_seconds=1.0)
 """
 
 from __future__ import annotations
@@ -74,19 +74,17 @@ class SendPool:
             with self._lock:
                 self._idle += 1
 
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Let queued tasks finish, then stop every thread (waiting up to ``timeout``)."""
+    def close(self, timeout_seconds: float | None = None) -> bool:
+        """Let queued tasks finish, then stop every thread, waiting up to ``timeout_seconds``.
+
+        Returns True if every thread stopped in time.
+        """
         with self._lock:
             threads = list(self._threads)
         for _ in threads:
             self._tasks.put(None)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
         for thread in threads:
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             thread.join(remaining)
-
-    @property
-    def size(self) -> int:
-        """Threads started so far."""
-        with self._lock:
-            return len(self._threads)
+        return not any(thread.is_alive() for thread in threads)

@@ -5,8 +5,8 @@ come from :mod:`sqsobs.telemetry.catalog`.
 
 Example::
 
-    tel = QueueTelemetry("orders", "https://sqs.../orders", get_instruments())
-    tel.failed(3, "InternalError")
+    telemetry = QueueTelemetry("orders", "https://sqs.../orders", get_instruments())
+    telemetry.failed(3, "InternalError")
 """
 
 from __future__ import annotations
