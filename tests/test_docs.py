@@ -7,6 +7,7 @@ The code blocks themselves run in ``tests/test_docs_examples.py``; the site is b
 from __future__ import annotations
 
 import re
+import types
 import unicodedata
 from pathlib import Path
 
@@ -179,3 +180,20 @@ def test_docstring_roles_become_cross_references_and_literal_blocks_code() -> No
         "<code>sqsobs.listener._runner</code></autoref> and "
         "[`run_listeners`][sqsobs.run_listeners].\n\nExample:\n\n```python\nx = 1\n```\n\nDone."
     )
+
+
+def _tables() -> types.ModuleType:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("doc_tables", DOCS / "_ext" / "tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_tables_are_what_the_code_generates() -> None:
+    # Settings tables come from the settings dataclasses, the metric table from the catalog.
+    tables = _tables()
+    assert set(tables.TABLES) == {"producer-settings", "listener-settings", "metrics"}
+    assert tables.stale() == [], "stale tables: run `python docs/_ext/tables.py`"

@@ -1,6 +1,6 @@
 """The metric catalog: every instrument sqsobs records, as data.
 
-Instruments (:mod:`sqsobs.telemetry._instruments`), the README's metric table and the Grafana
+Instruments (:mod:`sqsobs.telemetry._instruments`), the docs' metric table and the Grafana
 dashboards are all generated from :data:`CATALOG`. Names follow the OpenTelemetry messaging
 semantic conventions where they cover the thing, and ``sqsobs.*`` for the rest.
 
@@ -206,7 +206,7 @@ PROPAGATION_SKIPPED = MetricSpec(
     (*_QUEUE, ATTR_PROPAGATION_REASON), "both",
 )  # fmt: skip
 
-#: Every instrument, in the order of the README table.
+#: Every instrument, in the order of the docs' metric table (docs/telemetry.md).
 CATALOG: tuple[MetricSpec, ...] = (
     SENT_MESSAGES,
     CONSUMED_MESSAGES,
@@ -253,7 +253,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(specs: tuple[MetricSpec, ...] = CATALOG) -> str:
-    """The README's metric table: one row per catalog entry, generated, never edited by hand."""
+    """The docs' metric table: one row per catalog entry, generated, never edited by hand."""
     lines = [
         "| Metric | Kind | Unit | Prometheus name | Attributes | Description |",
         "| --- | --- | --- | --- | --- | --- |",
