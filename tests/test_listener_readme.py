@@ -14,7 +14,7 @@ import pytest
 
 from sqsobs import request_shutdown, run_listeners
 from sqsobs.listener._registry import clear_listeners, registered_listeners
-from tests.helpers import wait_for
+from tests.helpers import wait_for, with_queue_urls
 from tests.listener_support import queue_counts
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -59,20 +59,35 @@ def test_readme_listener_example_runs(
         return True
 
     namespace: dict[str, Any] = {"process": process, "send": send, "__name__": "readme"}
-    exec(compile(listener_example(), str(README), "exec"), namespace)
+    example = with_queue_urls(listener_example(), {"orders-queue": orders})
+    exec(compile(example, str(README), "exec"), namespace)
     assert [spec.options["mode"] for spec in registered_listeners()] == ["batch", "per_message"]
-    runner = threading.Thread(target=run_listeners, kwargs={"configure_logs": False})
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_listeners(configure_logs=False)
+        except BaseException as error:
+            failures.append(error)
+
+    runner = threading.Thread(target=run)
     runner.start()
     try:
-        assert wait_for(
+        # Stops waiting as soon as run_listeners() gives up (a queue it cannot use, say).
+        settled = wait_for(
             lambda: (
-                queue_counts(sqs_client, orders) == (0, 1)
-                and queue_counts(sqs_client, emails) == (0, 1)
+                bool(failures)
+                or (
+                    queue_counts(sqs_client, orders) == (0, 1)
+                    and queue_counts(sqs_client, emails) == (0, 1)
+                )
             ),
             timeout=15,
         )
     finally:
         request_shutdown()
         runner.join(15)
+    assert not failures, failures
+    assert settled
     assert not runner.is_alive()
     assert sent == [{"to": "a@example.com"}]
