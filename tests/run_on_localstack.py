@@ -134,7 +134,9 @@ def running_localstack(
             )
             yield server
         finally:
+            stopping = time.monotonic()
             server.stop()
+            print(f"LocalStack stopped in {time.monotonic() - stopping:.1f} s", flush=True)
 
 
 def _raise_on_signal(signum: int, _frame: FrameType | None) -> None:
