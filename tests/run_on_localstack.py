@@ -134,9 +134,8 @@ def running_localstack(
             )
             yield server
         finally:
-            stopping = time.monotonic()
+            # Silent: the command's own closing lines (pytest's counts) stay the last output.
             server.stop()
-            print(f"LocalStack stopped in {time.monotonic() - stopping:.1f} s", flush=True)
 
 
 def _raise_on_signal(signum: int, _frame: FrameType | None) -> None:
