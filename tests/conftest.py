@@ -2,8 +2,12 @@
 
 By default a patched moto server (:class:`sqsobs.testing.EmbeddedSQS`) runs as its own process
 for the whole session and is stopped by its PID at the end. Set ``SQSOBS_TEST_SQS_ENDPOINT`` to
-run the same tests against another server (ElasticMQ, LocalStack).
+run the same tests against another server (ElasticMQ, LocalStack); ``sqs_server.kind`` says which
+one it is (:mod:`tests.servers`, with every documented deviation a test adapts to).
 Integration tests never mock boto3.
+
+The modules in :data:`SECOND_SERVER_MODULES` carry the ``second_server`` marker: CI runs them a
+second time against LocalStack (``pytest -m second_server``, see ``.ci/run``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pytest
 from botocore.config import Config
 
 from sqsobs.testing import EmbeddedSQS
+from tests.servers import MOTO, detect_kind
 
 # Dummy credentials: the test servers accept any, and no real AWS account must ever be reached.
 for _key, _value in {
@@ -34,13 +39,56 @@ os.environ.pop("AWS_PROFILE", None)
 
 REGION = "us-east-1"
 
+#: What CI runs against its second server: producer, listener, FIFO, bad input, the README's
+#: and the seeds' examples, and the server conformance checks.
+SECOND_SERVER_MODULES = frozenset(
+    {
+        "test_server_conformance.py",
+        "test_harness.py",
+        "test_producer.py",
+        "test_producer_lifecycle.py",
+        "test_docs_examples.py",
+        "test_listener.py",
+        "test_listener_behaviour.py",
+        "test_listener_lifecycle.py",
+        "test_bad_input_producer.py",
+        "test_bad_input_consumer.py",
+        "test_seed_producer.py",
+        "test_seed_listener.py",
+    }
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "second_server: CI runs it again against LocalStack (tests/conftest.py)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SECOND_SERVER_MODULES:
+            item.add_marker(pytest.mark.second_server)
+
 
 @dataclass
 class SqsServer:
-    """The server the suite talks to. ``pid`` is None for an external endpoint."""
+    """The server the suite talks to. ``pid`` is None for an external endpoint.
+
+    ``kind`` is ``moto``, ``localstack`` or ``other`` (:func:`tests.servers.detect_kind`).
+    """
 
     endpoint_url: str
     pid: int | None
+    kind: str
+
+
+_servers_used: list[SqsServer] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for server in _servers_used:
+        terminalreporter.write_line(f"SQS server: {server.kind} at {server.endpoint_url}")
 
 
 @pytest.fixture(scope="session")
@@ -48,11 +96,13 @@ def sqs_server() -> Iterator[SqsServer]:
     """Start (or point at) the SQS server for the whole session."""
     external = os.environ.get("SQSOBS_TEST_SQS_ENDPOINT")
     if external:
-        yield SqsServer(endpoint_url=external, pid=None)
+        _servers_used.append(SqsServer(external, None, detect_kind(external)))
+        yield _servers_used[-1]
         return
     server = EmbeddedSQS().start()
     try:
-        yield SqsServer(endpoint_url=server.endpoint_url, pid=server.pid)
+        _servers_used.append(SqsServer(server.endpoint_url, server.pid, MOTO))
+        yield _servers_used[-1]
     finally:
         server.stop()
 

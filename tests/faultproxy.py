@@ -2,7 +2,9 @@
 
 It sits between a boto3 client and the test server and, per request, can answer throttling or
 5xx errors itself, reset the connection before forwarding (the request never reached SQS) or after
-forwarding (SQS stored it, the client never hears: the ambiguous case), add latency, or stall.
+forwarding (SQS stored it, the client never hears: the ambiguous case), add latency, or stall; or
+forward and mark every failed batch entry of the answer ``SenderFault: false`` (``blame_server``,
+as LocalStack 4.13.1 answers ChangeMessageVisibilityBatch).
 Faults target operations by name (the ``X-Amz-Target`` header) and apply with a probability
 and/or a fixed number of times. Sockets set TCP_NODELAY (without it each response stalls ~40 ms).
 
@@ -24,6 +26,7 @@ import struct
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -31,7 +34,14 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 FaultKind = Literal[
-    "throttle", "error500", "error503", "reset_request", "reset_response", "latency", "stall"
+    "throttle",
+    "error500",
+    "error503",
+    "reset_request",
+    "reset_response",
+    "latency",
+    "stall",
+    "blame_server",
 ]
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
@@ -108,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "reset_response":
             self._forward(body)
             self._reset()
+        elif fault.kind == "blame_server":
+            self._relay(body, _blame_server)
         else:
             if fault.kind == "latency":
                 time.sleep(fault.seconds)
@@ -133,12 +145,14 @@ class _Handler(BaseHTTPRequestHandler):
                     raise
         raise AssertionError("unreachable")
 
-    def _relay(self, body: bytes) -> None:
+    def _relay(self, body: bytes, rewrite: Callable[[bytes], bytes] | None = None) -> None:
         try:
             status, headers, payload = self._forward(body)
         except (OSError, http.client.HTTPException):
             self._reset()  # upstream down: the client sees a connection error, as with no proxy
             return
+        if rewrite is not None and status == 200:
+            payload = rewrite(payload)
         self.send_response(status)
         for key, value in headers:
             if key.lower() not in {
@@ -170,6 +184,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
         self.close_connection = True
+
+
+def _blame_server(payload: bytes) -> bytes:
+    """The answer with every failed batch entry marked as the server's fault."""
+    answer = json.loads(payload)
+    for entry in answer.get("Failed") or []:
+        entry["SenderFault"] = False
+    return json.dumps(answer).encode()
 
 
 class FaultProxy:

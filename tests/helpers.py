@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -72,3 +73,16 @@ def gated_client(make_client: Callable[[], Any]) -> tuple[Any, threading.Event]:
         "before-send.sqs.SendMessageBatch", lambda **_: gate.wait(20) and None
     )
     return client, gate
+
+
+def with_queue_urls(code: str, urls: Mapping[str, str]) -> str:
+    """``code`` with each example URL of a queue named in ``urls`` replaced by the queue's URL.
+
+    Examples write placeholder URLs (account ``123``, host ``…``). moto resolves any URL by the
+    name at its end; SQS and LocalStack read the account from it and have no such queue.
+    """
+    for name, url in urls.items():
+        placeholder = re.compile(r"https?://[^\s\"']*/" + re.escape(name) + r"(?=[\"'])")
+        code, found = placeholder.subn(lambda _, url=url: url, code)
+        assert found, f"the example has no URL of queue {name!r}"
+    return code

@@ -5,6 +5,7 @@ while its handler ran. Each is handled, counted, and no worker thread dies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -21,7 +22,16 @@ from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import queue_counts
+from tests.servers import LOCALSTACK_BATCH_ENTRY_NOT_SENDER_FAULT, xfail_for
 from tests.soak_common import FAST, threads_alive
+
+#: Until the heartbeat also reads the entry's code (issue 14): a spent handle that the server
+#: blames on itself (SenderFault false) is retried every 0.5 s until max_extend.
+SPENT_HANDLE_FIX_PENDING = (
+    "library fix pending (issue 14): sqsobs/listener/_calls.py _outcome() must treat an entry "
+    "whose code says the receipt handle is spent (ReceiptHandleIsInvalid, MessageNotInflight, "
+    "InvalidParameterValue[Exception]) as final whatever its SenderFault"
+)
 
 NOT_UTF8 = b"\xff\xfe\x00\x80\xc3("
 HOSTILE: list[dict[str, Any]] = [
@@ -125,20 +135,55 @@ def test_hostile_messages_are_handled_counted_and_no_worker_dies(
     assert malformed >= 2
 
 
+def spent_handle_code(client: Any, queue_url: str, handle: str) -> str:
+    """The code this server gives a ChangeMessageVisibilityBatch entry for a deleted message.
+
+    Measured, not assumed: moto says ReceiptHandleIsInvalid, AWS and LocalStack answer the single
+    call with InvalidParameterValue ("Message does not exist or is not available for visibility
+    timeout change"), and LocalStack names the batch entry InvalidParameterValueException.
+    """
+    answer = client.change_message_visibility_batch(
+        QueueUrl=queue_url, Entries=[{"Id": "0", "ReceiptHandle": handle, "VisibilityTimeout": 5}]
+    )
+    assert not answer.get("Successful"), answer
+    return str(answer["Failed"][0]["Code"])
+
+
+@pytest.mark.parametrize("server_blames_itself", [False, True], ids=["as-served", "blame-server"])
 def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
-    sqs_server: SqsServer, sqs_client: Any, make_client: ClientFactory, queue_url: str, otel: Any
+    request: pytest.FixtureRequest,
+    sqs_server: SqsServer,
+    sqs_client: Any,
+    make_client: ClientFactory,
+    queue_url: str,
+    *,
+    otel: Any,
+    server_blames_itself: bool,
 ) -> None:
     """Heartbeats fail (proxy), the message's visibility runs out, another consumer takes and
     deletes it (one worker: the listener does not receive it again meanwhile); the heartbeat's
     next call with the old handle fails per entry, is counted and dropped; the handler still
-    returns and the same worker handles what comes next."""
+    returns and the same worker handles what comes next.
+
+    ``blame-server``: the proxy marks that entry ``SenderFault: false``, as LocalStack does; its
+    code still says the handle is spent, so retrying it cannot help and it must be dropped too.
+    """
+    if server_blames_itself:
+        request.node.add_marker(pytest.mark.xfail(reason=SPENT_HANDLE_FIX_PENDING, strict=True))
+    else:
+        xfail_for(
+            request, sqs_server, LOCALSTACK_BATCH_ENTRY_NOT_SENDER_FAULT,
+            until=SPENT_HANDLE_FIX_PENDING,
+        )  # fmt: skip
     sqs_client.send_message(QueueUrl=queue_url, MessageBody="held")
     release = threading.Event()
     started = threading.Event()
     handled: list[str] = []
+    handles: list[str] = []
 
     def handle(message: SqsMessage) -> bool:
         if message.body == "held":
+            handles.append(message.receipt_handle)
             started.set()
             release.wait(20)
         handled.append(message.body)
@@ -156,7 +201,8 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
             client=make_client(endpoint_url=proxy.endpoint_url),
             **FAST,
         )
-        with listener:
+        with listener, contextlib.ExitStack() as on_exit:
+            on_exit.callback(release.set)  # a failed assert must not keep the handler 20 s
             assert started.wait(10)
             taken: list[dict[str, Any]] = []
 
@@ -170,11 +216,15 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
 
             assert wait_for(someone_else_takes_it, timeout=10)
             sqs_client.delete_message(QueueUrl=queue_url, ReceiptHandle=taken[0]["ReceiptHandle"])
+            code = spent_handle_code(sqs_client, queue_url, handles[0])
             proxy.clear()  # the heartbeat gets through again, with a handle SQS no longer knows
+            if server_blames_itself:
+                proxy.add(Fault("blame_server", operations={"ChangeMessageVisibilityBatch"}))
             dest = {"messaging.destination.name": listener.telemetry.queue}
-            expired = {**dest, "error.type": "ReceiptHandleIsInvalid"}
+            expired = {**dest, "error.type": code}
             assert wait_for(lambda: otel.total(HEARTBEATS.name, **expired) >= 1, timeout=10)
-            assert listener._engine.heartbeat.held() == 0
+            # Dropped, not retried until max_extend: nothing is left to hold.
+            assert wait_for(lambda: listener._engine.heartbeat.held() == 0, timeout=2)
             release.set()
             sqs_client.send_message(QueueUrl=queue_url, MessageBody="next")
             assert wait_for(lambda: "next" in handled, timeout=10)
@@ -183,4 +233,5 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
     assert alive
     assert handled.count("held") == 1
     assert otel.total(HEARTBEATS.name, **dest, **{"error.type": "InternalError"}) >= 1
+    assert otel.total(HEARTBEATS.name, **expired) == 1  # counted once: not retried
     assert queue_counts(sqs_client, queue_url) == (0, 0)

@@ -4,9 +4,10 @@ processes against the test server.
 The code blocks below are copied from its README; the only edits are the import path
 (``sqs_fargate_listener`` -> ``sqsobs``), definitions of the application functions the README
 leaves to the reader (``process_order``, ``send_email``), the ``__main__`` block for the
-per-message fragment, and trailing spaces. Its queue URLs are used unchanged: the test
-server resolves a queue by the name at the end of its URL; ``AWS_ENDPOINT_URL_SQS`` points boto3
-at it.
+per-message fragment, and trailing spaces. Its queue URLs are placeholders (account
+``123``, host ``…``): each is filled in with the URL the test server gave the queue of that name,
+as a user fills in theirs (moto would take the placeholders, SQS and LocalStack would not);
+``AWS_ENDPOINT_URL_SQS`` points boto3 at the server.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import pytest
 
 from sqsobs import sqs_listener
 from sqsobs.listener._registry import clear_listeners, registered_listeners
-from tests.helpers import wait_for
+from tests.helpers import wait_for, with_queue_urls
 from tests.listener_support import queue_counts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +159,15 @@ class App:
         """Everything printed so far."""
         return "".join(self.chunks)
 
+    def wait(self, done: Callable[[], bool], timeout: float) -> None:
+        """Until ``done()``; fails at once, with the app's logs, if the app exits first."""
+        settled = wait_for(lambda: self.process.poll() is not None or done(), timeout=timeout)
+        if self.process.poll() is not None and not done():
+            assert self.process.stderr is not None
+            logs = self.process.stderr.read()
+            raise AssertionError(f"the app exited ({self.process.returncode}) early:\n{logs}")
+        assert settled, f"not done within {timeout} s; output so far: {self.output()!r}"
+
     def stop(self) -> str:
         """SIGTERM, wait for exit 0, return stderr (the logs)."""
         self.process.send_signal(signal.SIGTERM)
@@ -188,9 +198,10 @@ def readme_queues(sqs_client: Any) -> Iterator[Any]:
             sqs_client.delete_queue(QueueUrl=url)
 
 
-def run_app(tmp_path: Path, code: str, sqs_server: Any) -> App:
+def run_app(tmp_path: Path, code: str, sqs_server: Any, urls: dict[str, str]) -> App:
+    """Run ``code`` with the example URLs of the queues in ``urls`` filled in."""
     path = tmp_path / "app.py"
-    path.write_text(code, encoding="utf-8")
+    path.write_text(with_queue_urls(code, urls), encoding="utf-8")
     return App(path, sqs_server.endpoint_url)
 
 
@@ -202,9 +213,11 @@ def test_quick_start_batch_mode(
     bodies += ["not json", json.dumps({"order_id": -1, "customer": "bad"})]
     for body in bodies:
         sqs_client.send_message(QueueUrl=orders, MessageBody=body)
-    app = run_app(tmp_path, APPLICATION_CODE + as_ours(BATCH_APP), sqs_server)
+    app = run_app(
+        tmp_path, APPLICATION_CODE + as_ours(BATCH_APP), sqs_server, {"orders-queue": orders}
+    )
     try:
-        assert wait_for(lambda: app.output().count("\n") >= len(bodies), timeout=20)
+        app.wait(lambda: app.output().count("\n") >= len(bodies), timeout=20)
         logs = app.stop()
     finally:
         app.kill()
@@ -224,9 +237,9 @@ def test_quick_start_per_message_mode(
         sqs_client.send_message(QueueUrl=emails, MessageBody=body)
     imports = as_ours(BATCH_APP.split("@sqs_listener", maxsplit=1)[0])
     code = imports + APPLICATION_CODE + PER_MESSAGE_FRAGMENT + MAIN
-    app = run_app(tmp_path, code, sqs_server)
+    app = run_app(tmp_path, code, sqs_server, {"email-queue": emails})
     try:
-        assert wait_for(lambda: app.output().count("\n") >= 4, timeout=20)
+        app.wait(lambda: app.output().count("\n") >= 4, timeout=20)
         app.stop()
     finally:
         app.kill()
@@ -255,9 +268,9 @@ def test_message_attributes_example(
         + "    return True\n"
         + MAIN
     )
-    app = run_app(tmp_path, handler, sqs_server)
+    app = run_app(tmp_path, handler, sqs_server, {})
     try:
-        assert wait_for(lambda: "\n" in app.output(), timeout=20)
+        app.wait(lambda: "\n" in app.output(), timeout=20)
         app.stop()
     finally:
         app.kill()
@@ -271,10 +284,11 @@ def test_multiple_queues_in_one_app(
     payments, notifications = readme_queues("payments-queue", "notifications-queue")
     sqs_client.send_message(QueueUrl=payments, MessageBody="pay")
     sqs_client.send_message(QueueUrl=notifications, MessageBody="notify")
-    app = run_app(tmp_path, as_ours(MULTIPLE_QUEUES_APP), sqs_server)
+    urls = {"payments-queue": payments, "notifications-queue": notifications}
+    app = run_app(tmp_path, as_ours(MULTIPLE_QUEUES_APP), sqs_server, urls)
     try:
         # Both queues are polled concurrently: each message is taken off its queue.
-        assert wait_for(
+        app.wait(
             lambda: (
                 queue_counts(sqs_client, payments) == (0, 0)
                 and queue_counts(sqs_client, notifications) == (0, 1)
