@@ -22,16 +22,7 @@ from tests.conftest import ClientFactory, SqsServer
 from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import queue_counts
-from tests.servers import LOCALSTACK_BATCH_ENTRY_NOT_SENDER_FAULT, xfail_for
 from tests.soak_common import FAST, threads_alive
-
-#: Until the heartbeat also reads the entry's code (issue 14): a spent handle that the server
-#: blames on itself (SenderFault false) is retried every 0.5 s until max_extend.
-SPENT_HANDLE_FIX_PENDING = (
-    "library fix pending (issue 14): sqsobs/listener/_calls.py _outcome() must treat an entry "
-    "whose code says the receipt handle is spent (ReceiptHandleIsInvalid, MessageNotInflight, "
-    "InvalidParameterValue[Exception]) as final whatever its SenderFault"
-)
 
 NOT_UTF8 = b"\xff\xfe\x00\x80\xc3("
 HOSTILE: list[dict[str, Any]] = [
@@ -168,13 +159,6 @@ def test_expired_receipt_handle_is_counted_and_the_worker_goes_on(
     ``blame-server``: the proxy marks that entry ``SenderFault: false``, as LocalStack does; its
     code still says the handle is spent, so retrying it cannot help and it must be dropped too.
     """
-    if server_blames_itself:
-        request.node.add_marker(pytest.mark.xfail(reason=SPENT_HANDLE_FIX_PENDING, strict=True))
-    else:
-        xfail_for(
-            request, sqs_server, LOCALSTACK_BATCH_ENTRY_NOT_SENDER_FAULT,
-            until=SPENT_HANDLE_FIX_PENDING,
-        )  # fmt: skip
     sqs_client.send_message(QueueUrl=queue_url, MessageBody="held")
     release = threading.Event()
     started = threading.Event()

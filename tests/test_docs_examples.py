@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import drain_queue, wait_for
+from tests.helpers import drain_queue, wait_for, with_queue_urls
 from tests.listener_support import queue_counts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,8 +286,8 @@ def _collect(stream: Any, into: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running(block: Block, endpoint_url: str) -> Iterator[Run]:
-    """Start the block's process; on exit make sure it is gone."""
+def running(block: Block, endpoint_url: str, code: str) -> Iterator[Run]:
+    """Start the block's process running ``code``; on exit make sure it is gone."""
     process = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(block.path), str(block.line)],
         stdin=subprocess.PIPE,
@@ -305,7 +305,7 @@ def running(block: Block, endpoint_url: str) -> Iterator[Run]:
     for reader in readers:
         reader.start()
     assert process.stdin is not None
-    process.stdin.write(block.code)
+    process.stdin.write(code)
     process.stdin.close()
     try:
         yield run
@@ -329,7 +329,7 @@ def run_block(block: Block, endpoint_url: str, client: Any) -> None:
         for name, bodies in (scenario.preload if scenario else {}).items():
             for body in bodies:
                 client.send_message(QueueUrl=queues[name], MessageBody=body)
-        with running(block, endpoint_url) as run:
+        with running(block, endpoint_url, with_queue_urls(block.code, queues, every=False)) as run:
             if scenario is not None and scenario.handled is not None:
                 handled = scenario.handled
                 done = wait_for(

@@ -318,16 +318,6 @@ def test_listener_sigkilled_mid_batch_its_messages_go_to_a_second_listener(
     assert back_after[-1] <= 2.0 + 1.5  # one visibility timeout, plus polling slack
 
 
-#: Until the heartbeat waits after a failed call (issue 14): Heartbeat.beat() returns
-#: min(wait, _RETRY_SECONDS), which is 0 once a held message is overdue, so it calls again at once.
-HEARTBEAT_PACE_FIX_PENDING = (
-    "library fix pending (issue 14): sqsobs/listener/_heartbeat.py Heartbeat.beat() returns "
-    "min(wait, _RETRY_SECONDS) after a failed call, 0 once a message is overdue; it must wait "
-    "at least min(_RETRY_SECONDS, lead / 4)"
-)
-
-
-@pytest.mark.xfail(reason=HEARTBEAT_PACE_FIX_PENDING, strict=True)
 def test_a_failing_heartbeat_tries_again_at_its_pace_not_in_a_hot_loop(
     make_client: ClientFactory, proxy: FaultProxy, sqs_client: Any, queue_url: str
 ) -> None:

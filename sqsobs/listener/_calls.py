@@ -67,6 +67,18 @@ def _check_size(entries: Sequence[Any]) -> None:
         raise ValueError(f"a batch call takes 1..{MAX_BATCH_ENTRIES} entries, got {len(entries)}")
 
 
+#: Entry error codes that mean the receipt handle no longer names an in-flight message. The JSON
+#: protocol may add an ``Exception`` suffix (``InvalidParameterValueException``); AWS answers an
+#: expired handle with ``InvalidParameterValue``.
+_SPENT_HANDLE_CODES = frozenset(
+    {"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"}
+)
+
+
+def _spent(code: str) -> bool:
+    return code.removesuffix("Exception") in _SPENT_HANDLE_CODES
+
+
 def _outcome(response: dict[str, Any], handles: Sequence[str]) -> BatchOutcome:
     outcome = BatchOutcome()
     answered: set[int] = set()
@@ -77,9 +89,12 @@ def _outcome(response: dict[str, Any], handles: Sequence[str]) -> BatchOutcome:
     for entry in response.get("Failed", []) or []:
         index = int(entry["Id"])
         answered.add(index)
-        # SenderFault=False means SQS itself failed the entry: sending it again may work.
-        retryable = not bool(entry.get("SenderFault", False))
-        outcome.failed[handles[index]] = (str(entry.get("Code") or "unknown"), retryable)
+        code = str(entry.get("Code") or "unknown")
+        # SenderFault=False means SQS itself failed the entry: sending it again may work, unless
+        # the code says the handle is spent (deleted, expired, received again), which no retry
+        # mends whatever SenderFault says (LocalStack marks those SenderFault=false too).
+        retryable = not entry.get("SenderFault", False) and not _spent(code)
+        outcome.failed[handles[index]] = (code, retryable)
     for index, handle in enumerate(handles):
         if index not in answered:
             outcome.failed[handle] = ("missing_from_response", True)

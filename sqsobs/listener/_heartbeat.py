@@ -148,7 +148,10 @@ class Heartbeat:
             now = self._clock()
             next_due = min(h.visible_until for h in self._held.values()) - self._lead
         wait = max(0.0, next_due - now)
-        return min(wait, _RETRY_SECONDS) if retry else wait
+        if not retry:
+            return wait
+        # Try again soon, but never in a hot loop: an overdue message would make ``wait`` 0.
+        return min(max(wait, min(_RETRY_SECONDS, self._lead / 4)), _RETRY_SECONDS)
 
     def _collect_due(self, now: float) -> list[tuple[str, int]]:
         """(handle, seconds) for every message to extend now; drop those past max_extend."""
