@@ -288,6 +288,32 @@ def test_otlp_http_exports_reach_a_loopback_receiver(otlp_receiver: _Receiver) -
     ) == list(DURATION_BUCKETS_SECONDS)
 
 
+def test_out_of_range_integer_attributes_are_exported_as_the_stock_exporter_does(
+    otlp_receiver: _Receiver,
+) -> None:
+    # OTLP integers are int64. The stock encoder drops a value outside that range and logs it;
+    # it must never arrive wrapped (2**64 + 5 as 5, -2**63 - 1 as 2**63 - 1).
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    _, output = run_child(
+        {
+            "configure": {
+                "otlp_endpoint": endpoint,
+                "otlp_protocol": "http/protobuf",
+                "prometheus_port": None,
+            },
+            "span_attributes": {"big": 2**64 + 5, "low": -(2**63) - 1, "edge": 2**63 - 1},
+            "flush": 10,
+        },
+        env={"OTEL_METRICS_EXPORTER": "none"},
+    )
+    spans = [
+        s for _, s in _spans(otlp_receiver.bodies.get("/v1/traces", [])) if s.name == "attributes"
+    ]
+    assert len(spans) == 1
+    assert _attributes(spans[0].attributes) == {"edge": 2**63 - 1}
+    assert "Failed to encode key big" in output and "Failed to encode key low" in output
+
+
 def test_otlp_grpc_is_the_default_protocol_and_honours_the_standard_endpoint_variable() -> None:
     from concurrent import futures
 
