@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
-from sqsobs._config import bool_setting, float_setting, int_setting, str_setting
+from sqsobs._config import float_setting, int_setting, str_setting
 from sqsobs.errors import ConfigError
 
 __all__ = [
@@ -68,7 +68,6 @@ class TelemetryOptions:
     metrics_console: bool
     #: None: the SDK reads ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
     sampler: ParentBased | None
-    fast_span_encoding: bool
     #: None: the SDK reads ``OTEL_METRIC_EXPORT_INTERVAL`` (default 60 s).
     metric_export_interval_millis: float | None
     #: None: no Prometheus endpoint; 0: any free port.
@@ -122,9 +121,6 @@ def resolve_options(
         metrics_otlp=otlp_endpoint is not None or "otlp" in metric_names,
         metrics_console=console_exporter or "console" in metric_names,
         sampler=_sampler(trace_sample_ratio),
-        fast_span_encoding=bool_setting(
-            "SQSOBS_FAST_SPAN_ENCODING", None, env="SQSOBS_FAST_SPAN_ENCODING", default=True
-        ),
         metric_export_interval_millis=_interval_millis(metric_export_interval_seconds),
         prometheus_port=_prometheus_port(prometheus_port, "prometheus" in metric_names),
         prometheus_host=str_setting(
