@@ -237,6 +237,11 @@ def main() -> None:
                 if telemetry.tracer_provider is not None
                 else None
             ),
+            "resource": (
+                {k: str(v) for k, v in telemetry.tracer_provider.resource.attributes.items()}
+                if telemetry.tracer_provider is not None
+                else None
+            ),
         }
         if spec.get("configure_twice"):
             info["same_handle"] = sqsobs.configure_telemetry(**spec["configure"]) is telemetry

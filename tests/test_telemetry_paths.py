@@ -1,0 +1,151 @@
+"""Where configure_telemetry()'s metrics go, and that every series names its process.
+
+One metrics path by default (OTLP, the OpenTelemetry default; Prometheus when asked for), so a
+setup where both would end in one Prometheus cannot count everything twice unless the
+application lists both in ``OTEL_METRICS_EXPORTER``. Each process carries its own
+``service.instance.id``, on the OTLP resource and on every Prometheus series. Each case runs in a
+child process (tests/telemetry_child.py), as in tests/test_telemetry_setup.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.test_telemetry_setup import (
+    CHILD,
+    _attributes,
+    _env,
+    _metrics,
+    _Receiver,
+    _spans,
+    merged,
+    otlp_receiver,  # noqa: F401 - the fixture
+    run_child,
+)
+
+INSTANCE = "service.instance.id"
+
+
+class HeldChild:
+    """A child that configured telemetry, recorded the catalog and waits to be scraped."""
+
+    def __init__(self, configure: dict[str, Any], env: dict[str, str]) -> None:
+        spec = {"configure": configure, "record": "paths-queue", "spans": 1, "hold": True}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(CHILD), json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(env),
+        )
+        assert self.proc.stdout is not None
+        self.info: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        assert json.loads(self.proc.stdout.readline()) == {"ready": True}
+
+    def scrape(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.info["prometheus_url"], timeout=10) as response:
+            text = response.read().decode()
+        return {family.name: family for family in text_string_to_metric_families(text)}
+
+    def finish(self) -> None:
+        out, err = self.proc.communicate("\n", timeout=60)
+        assert self.proc.returncode == 0, err
+
+
+def test_by_default_metrics_go_to_otlp_only(otlp_receiver: _Receiver) -> None:
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    reports, _ = run_child(
+        {
+            "configure": {
+                "otlp_endpoint": endpoint,
+                "otlp_protocol": "http/protobuf",
+                "metric_export_interval_seconds": 0.2,
+            },
+            "record": "default-queue",
+            "flush": 10,
+        }
+    )
+    assert merged(reports)["prometheus_url"] is None  # no second path to the same Prometheus
+    assert "messaging.client.sent.messages" in _metrics(otlp_receiver.bodies["/v1/metrics"])
+
+
+def test_a_prometheus_port_alone_means_prometheus_only(otlp_receiver: _Receiver) -> None:
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    reports, _ = run_child(
+        {
+            "configure": {
+                "otlp_endpoint": endpoint,
+                "otlp_protocol": "http/protobuf",
+                "prometheus_port": 0,
+                "metric_export_interval_seconds": 0.2,
+            },
+            "record": "port-queue",
+            "spans": 1,
+            "busy_seconds": 0.5,
+            "flush": 10,
+        }
+    )
+    assert merged(reports)["prometheus_url"].startswith("http://127.0.0.1:")
+    assert _spans(otlp_receiver.bodies["/v1/traces"])  # traces still go to OTLP
+    assert "/v1/metrics" not in otlp_receiver.bodies  # metrics only once: on the endpoint
+
+
+def test_both_paths_when_listed_and_every_series_names_its_process(
+    otlp_receiver: _Receiver,
+) -> None:
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    env = {
+        "OTEL_METRICS_EXPORTER": "otlp,prometheus",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": "0",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    children = {
+        name: HeldChild({"service_name": name, "metric_export_interval_seconds": 0.2}, env)
+        for name in ("paths-a", "paths-b")
+    }
+    scraped: dict[str, str] = {}
+    try:
+        for name, child in children.items():
+            families = child.scrape()
+            (info,) = families["target_info"].samples
+            assert info.labels["service_name"] == name
+            instance = info.labels["service_instance_id"]
+            series = [
+                sample
+                for family in families.values()
+                if family.name.startswith(("sqsobs_", "messaging_"))
+                for sample in family.samples
+            ]
+            assert len(series) > 50
+            # On every series, not only on target_info: a sum over processes stays a sum.
+            assert {s.labels.get("service_instance_id") for s in series} == {instance}
+            scraped[name] = instance
+    finally:
+        for child in children.values():
+            child.finish()
+    assert len(set(scraped.values())) == 2  # unique per process
+    exported = {}
+    for body in otlp_receiver.bodies["/v1/metrics"]:
+        for resource_metrics in ExportMetricsServiceRequest.FromString(body).resource_metrics:
+            attributes = _attributes(resource_metrics.resource.attributes)
+            exported[attributes["service.name"]] = attributes[INSTANCE]
+    assert exported == scraped  # one identity per process on both paths
+
+
+def test_a_given_service_instance_id_is_kept() -> None:
+    reports, _ = run_child(
+        {"configure": {"prometheus_port": None, "resource_attributes": {INSTANCE: "task-7"}}},
+        env={"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+    )
+    assert merged(reports)["resource"][INSTANCE] == "task-7"
