@@ -13,8 +13,10 @@ import json
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -28,11 +30,17 @@ from tests.test_telemetry_setup import (
     _Receiver,
     _spans,
     merged,
-    otlp_receiver,  # noqa: F401 - the fixture
     run_child,
+    serving_receiver,
 )
 
 INSTANCE = "service.instance.id"
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[_Receiver]:
+    with serving_receiver() as server:
+        yield server
 
 
 class HeldChild:
@@ -58,7 +66,7 @@ class HeldChild:
         return {family.name: family for family in text_string_to_metric_families(text)}
 
     def finish(self) -> None:
-        out, err = self.proc.communicate("\n", timeout=60)
+        _, err = self.proc.communicate("\n", timeout=60)
         assert self.proc.returncode == 0, err
 
 

@@ -7,6 +7,7 @@ Prometheus endpoint over HTTP, receives its OTLP exports on loopback, and reads 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -190,8 +191,9 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def otlp_receiver() -> Iterator[_Receiver]:
+@contextlib.contextmanager
+def serving_receiver() -> Iterator[_Receiver]:
+    """An OTLP/HTTP receiver on a free loopback port, keeping every request body by path."""
     server = _Receiver()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -200,6 +202,12 @@ def otlp_receiver() -> Iterator[_Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[_Receiver]:
+    with serving_receiver() as server:
+        yield server
 
 
 def _spans(bodies: list[bytes]) -> list[tuple[Any, Any]]:
