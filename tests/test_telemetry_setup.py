@@ -578,7 +578,8 @@ def _modes(workload: str, spec: dict[str, Any], make_queue: Any) -> dict[str, An
         ),
         "closed": (
             {"configure": {**sdk, "otlp_endpoint": CLOSED}, "shutdown_timeout": 1.0},
-            {"OTEL_BSP_SCHEDULE_DELAY": "50"},
+            # Metrics to the closed port as well as to the endpoint: both paths fail alike.
+            {"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_METRICS_EXPORTER": "otlp,prometheus"},
         ),
     }
     return {

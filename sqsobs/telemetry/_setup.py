@@ -19,11 +19,12 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import uuid
 from collections.abc import Mapping
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -31,6 +32,7 @@ from sqsobs._config import bool_setting
 from sqsobs.errors import ConfigError
 from sqsobs.telemetry._export_logs import install_export_log_limiter
 from sqsobs.telemetry._exporters import (
+    exemplar_filter,
     metric_exporters,
     metric_readers,
     serve_prometheus,
@@ -154,9 +156,21 @@ def _refuse_foreign_providers() -> None:
         )
 
 
+def _resource(options: TelemetryOptions) -> Resource:
+    """The resource of every span and metric: one ``service.instance.id`` per process.
+
+    The SDK generates a UUID v4 unless one is given (``resource_attributes`` or
+    ``OTEL_RESOURCE_ATTRIBUTES``); SDKs that do not get one here, as the specification advises.
+    """
+    resource = Resource.create(options.resource_attributes)
+    if SERVICE_INSTANCE_ID in resource.attributes:
+        return resource
+    return resource.merge(Resource({SERVICE_INSTANCE_ID: str(uuid.uuid4())}))
+
+
 def _build(options: TelemetryOptions) -> Telemetry:
     """Build the providers, set them globally, start the Prometheus endpoint: the handle."""
-    resource = Resource.create(options.resource_attributes)
+    resource = _resource(options)
     spans = span_exporters(options)
     tracer_provider = TracerProvider(
         resource=resource, sampler=options.sampler, shutdown_on_exit=False
@@ -166,7 +180,10 @@ def _build(options: TelemetryOptions) -> Telemetry:
     pushed = metric_exporters(options)
     readers, prometheus_reader = metric_readers(options, pushed)
     meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False
+        metric_readers=readers,
+        resource=resource,
+        shutdown_on_exit=False,
+        exemplar_filter=exemplar_filter(options.exemplar_filter),
     )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
