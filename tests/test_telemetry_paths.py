@@ -157,3 +157,58 @@ def test_a_given_service_instance_id_is_kept() -> None:
         env={"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
     )
     assert merged(reports)["resource"][INSTANCE] == "task-7"
+
+
+def _exemplars(bodies: list[bytes]) -> dict[tuple[str, str], list[Any]]:
+    """Exemplars of every histogram point, by (metric, messaging.operation.name)."""
+    found: dict[tuple[str, str], list[Any]] = {}
+    for body in bodies:
+        for resource_metrics in ExportMetricsServiceRequest.FromString(body).resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.WhichOneof("data") != "histogram":
+                        continue
+                    for point in metric.histogram.data_points:
+                        operation = _attributes(point.attributes).get("messaging.operation.name")
+                        key = (metric.name, str(operation))
+                        found.setdefault(key, []).extend(point.exemplars)
+    return found
+
+
+def test_duration_histograms_carry_exemplars_that_lead_to_their_spans(
+    otlp_receiver: _Receiver, sqs_server: Any, make_queue: Any
+) -> None:
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    run_child(
+        {
+            "configure": {
+                "otlp_endpoint": endpoint,
+                "otlp_protocol": "http/protobuf",
+                "metric_export_interval_seconds": 0.2,
+                "logs": False,
+            },
+            "library_workload": {
+                "endpoint_url": sqs_server.endpoint_url,
+                "queue_url": make_queue("-exemplars"),
+                "messages": 30,
+                "repeats": 1,
+            },
+            "flush": 10,
+        },
+        timeout=120,
+    )
+    spans = {span.span_id: span for _, span in _spans(otlp_receiver.bodies.get("/v1/traces", []))}
+    exemplars = _exemplars(otlp_receiver.bodies.get("/v1/metrics", []))
+    expected = {
+        ("messaging.process.duration", "process"): "process ",
+        ("messaging.client.operation.duration", "send"): "send ",
+        ("messaging.client.operation.duration", "delete"): "delete ",
+    }
+    for key, span_prefix in expected.items():
+        assert exemplars.get(key), f"no exemplar on {key}: {sorted(exemplars)}"
+        for exemplar in exemplars[key]:
+            assert len(exemplar.trace_id) == 16 and any(exemplar.trace_id), key
+            span = spans.get(exemplar.span_id)
+            assert span is not None, f"{key}: the exemplar's span was not exported"
+            assert span.trace_id == exemplar.trace_id
+            assert span.name.startswith(span_prefix), (key, span.name)
