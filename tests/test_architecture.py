@@ -24,6 +24,7 @@ SDK_MODULES = {
     "telemetry/_exporters.py",
     "telemetry/_handle.py",
     "telemetry/_export_logs.py",
+    "telemetry/_agent.py",
 }
 #: The library proper; application tooling (cli, testing) sits on top of it.
 LIBRARY = ("producer/", "listener/", "telemetry/", "dramatiq/")

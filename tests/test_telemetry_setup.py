@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import socket
@@ -457,10 +458,30 @@ def test_second_call_returns_the_first_handle_and_says_so() -> None:
     assert "configure_telemetry() already ran" in stderr
 
 
-def test_configure_refuses_providers_the_application_already_set(otel: Any) -> None:
-    # The session's in-memory providers are global in this process, as an app's own would be.
-    with pytest.raises(sqsobs.ConfigError, match="already set"):
-        sqsobs.configure_telemetry("refused")
+def test_configure_uses_providers_the_application_already_set(
+    otel: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The session's in-memory providers are global in this process, as an agent's would be
+    # (opentelemetry-instrument, ADOT): sqsobs records into them instead of failing.
+    from opentelemetry import trace
+
+    from sqsobs.telemetry import _setup
+
+    monkeypatch.setattr(_setup, "_active", None)
+    with caplog.at_level(logging.INFO, logger="sqsobs.telemetry"):
+        telemetry = sqsobs.configure_telemetry("borrowed", prometheus_port=9464, logs=False)
+    assert telemetry.tracer_provider is trace.get_tracer_provider()
+    assert telemetry.prometheus_url is None and telemetry.otlp_endpoint is None
+    lines = [r.getMessage() for r in caplog.records if "already set" in r.getMessage()]
+    assert len(lines) == 1, caplog.text  # one line says what was not added
+    assert "prometheus_port=9464" in lines[0] and "service_name='borrowed'" in lines[0]
+    assert sqsobs.configure_telemetry() is telemetry  # a second call: the same handle
+    assert telemetry.force_flush(timeout_seconds=5) is True
+    assert telemetry.shutdown(timeout_seconds=5) is True
+    # Not ours to stop: the application's providers still record after our handle shut down.
+    with trace.get_tracer("after").start_as_current_span("still recorded"):
+        pass
+    assert [s.name for s in otel.spans() if s.name == "still recorded"] == ["still recorded"]
 
 
 def test_shutdown_with_no_collector_is_bounded_and_idempotent() -> None:

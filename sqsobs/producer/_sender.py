@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
 
+from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.producer._classify import Failure, call_failure, classify
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._telemetry import QueueTelemetry
@@ -69,9 +70,10 @@ class BatchSender:
         # The span is current while the call's duration is recorded: its exemplar names it.
         with trace.use_span(span, end_on_exit=False, record_exception=False):
             try:
-                response = self._client.send_message_batch(
-                    QueueUrl=telemetry.url, Entries=[m.entry for m in batch]
-                )
+                with suppress_other_instrumentation():  # this span is the call's one span
+                    response = self._client.send_message_batch(
+                        QueueUrl=telemetry.url, Entries=[m.entry for m in batch]
+                    )
             except Exception as exc:
                 failure = call_failure(exc)
                 telemetry.call(time.perf_counter() - started, failure.kind)

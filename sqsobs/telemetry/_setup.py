@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sqsobs._config import bool_setting
-from sqsobs.errors import ConfigError
+from sqsobs.telemetry._agent import borrow, existing_providers
 from sqsobs.telemetry._export_logs import install_export_log_limiter
 from sqsobs.telemetry._exporters import (
     exemplar_filter,
@@ -68,9 +68,14 @@ def configure_telemetry(
     """Set the global TracerProvider and MeterProvider; return their handle.
 
     - Traces: one ``TracerProvider`` with a batch span processor to OTLP.
-    - Metrics: one ``MeterProvider`` with a periodic OTLP reader and a Prometheus reader served
-      at ``http://{prometheus_host}:{prometheus_port}/metrics`` (``prometheus_port=None``: off,
-      ``0``: any free port, see :attr:`Telemetry.prometheus_port`).
+    - Metrics: one ``MeterProvider`` with one path, so that no series can be counted twice:
+      a periodic OTLP reader by default, or, when ``prometheus_port`` is given, a Prometheus
+      reader served at ``http://{prometheus_host}:{prometheus_port}/metrics`` instead
+      (``None``: off, ``0``: any free port, see :attr:`Telemetry.prometheus_port`).
+      ``OTEL_METRICS_EXPORTER=otlp,prometheus`` asks for both.
+    - Every span and series carries ``service.instance.id`` (unique per process unless given);
+      duration histograms keep exemplars (``OTEL_METRICS_EXEMPLAR_FILTER``, default
+      ``trace_based``) on the OTLP path.
     - ``logs``: also :func:`sqsobs.configure_logging` (``LOG_*`` variables apply), unless the
       root logger already has the application's handlers: those are kept and only get the
       ``trace_id`` / ``span_id`` record attributes.
@@ -83,15 +88,16 @@ def configure_telemetry(
     ``OTEL_EXPORTER_PROMETHEUS_HOST`` (default ``127.0.0.1``) / ``_PORT`` (default 9464),
     ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` (lists of ``otlp``, ``console``,
     ``prometheus`` or ``none``; a metrics list without ``prometheus`` turns the endpoint off
-    unless ``prometheus_port`` is given),
+    unless ``prometheus_port`` is given), ``OTEL_METRICS_EXEMPLAR_FILTER``,
     ``OTEL_PROPAGATORS`` (read by the API), ``OTEL_SDK_DISABLED=true`` (configure nothing).
 
     Export failures (no collector) never block or fail message flow: spans queue in memory and
     are dropped when the queue is full; failures are logged once per minute, not per batch.
 
-    A second call is a no-op that returns the first handle (with a warning). If the application
-    already set global providers, :class:`~sqsobs.ConfigError` is raised: sqsobs records into
-    those, so there is nothing to configure.
+    A second call is a no-op that returns the first handle (with a warning). If global providers
+    are already set (``opentelemetry-instrument``, AWS's ADOT, or the application's own), sqsobs
+    records into those and adds nothing; one log line names the arguments not applied, and the
+    handle flushes those providers but leaves shutting them down to their owner.
 
     Example::
 
@@ -105,9 +111,24 @@ def configure_telemetry(
         if _active is not None:
             logger.warning("configure_telemetry() already ran; returning the existing handle")
             return _active
-        _refuse_foreign_providers()
         if logs:
             _configure_logging_unless_configured()
+        providers = existing_providers()
+        if providers is not None:
+            port = None if isinstance(prometheus_port, Default) else prometheus_port
+            asked = {
+                "service_name": service_name,
+                "otlp_endpoint": otlp_endpoint,
+                "otlp_protocol": otlp_protocol,
+                "prometheus_port": port,
+                "prometheus_host": prometheus_host,
+                "resource_attributes": resource_attributes,
+                "trace_sample_ratio": trace_sample_ratio,
+                "metric_export_interval_seconds": metric_export_interval_seconds,
+                "console_exporter": console_exporter or None,
+            }
+            _active = borrow(providers, {k: v for k, v in asked.items() if v is not None})
+            return _active
         if bool_setting("OTEL_SDK_DISABLED", None, env="OTEL_SDK_DISABLED", default=False):
             logger.info("OTEL_SDK_DISABLED is true: telemetry is not configured")
             _active = Telemetry(service_name=service_name or "")
@@ -132,7 +153,12 @@ def _configure_logging_unless_configured() -> None:
     from sqsobs._logs import TraceContextFilter, configure_logging, owns
 
     root = logging.getLogger()
-    foreign = [handler for handler in root.handlers if not owns(handler)]
+    # OpenTelemetry's own handler (an agent's log export) prints nothing: not the app's output.
+    foreign = [
+        handler
+        for handler in root.handlers
+        if not owns(handler) and not type(handler).__module__.startswith("opentelemetry.")
+    ]
     if not foreign:
         configure_logging()
         return
@@ -141,19 +167,6 @@ def _configure_logging_unless_configured() -> None:
     for handler in foreign:
         if not any(isinstance(f, TraceContextFilter) for f in handler.filters):
             handler.addFilter(TraceContextFilter())
-
-
-def _refuse_foreign_providers() -> None:
-    tracer_provider = trace.get_tracer_provider()
-    meter_provider = metrics.get_meter_provider()
-    if not isinstance(tracer_provider, trace.ProxyTracerProvider) or (
-        type(meter_provider).__name__ != "_ProxyMeterProvider"
-    ):
-        raise ConfigError(
-            "configure_telemetry",
-            "global OpenTelemetry providers are already set by the application; sqsobs records "
-            "into them, so do not call configure_telemetry()",
-        )
 
 
 def _resource(options: TelemetryOptions) -> Resource:
