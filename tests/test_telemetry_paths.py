@@ -10,8 +10,6 @@ child process (tests/telemetry_child.py), as in tests/test_telemetry_setup.py.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -23,15 +21,14 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_telemetry_setup import (
-    CHILD,
     _attributes,
-    _env,
     _metrics,
     _Receiver,
     _spans,
     merged,
     run_child,
     serving_receiver,
+    spawn_child,
 )
 
 INSTANCE = "service.instance.id"
@@ -48,14 +45,7 @@ class HeldChild:
 
     def __init__(self, configure: dict[str, Any], env: dict[str, str]) -> None:
         spec = {"configure": configure, "record": "paths-queue", "spans": 1, "hold": True}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(env),
-        )
+        self.proc = spawn_child(spec, env)
         assert self.proc.stdout is not None
         self.info: dict[str, Any] = json.loads(self.proc.stdout.readline())
         assert json.loads(self.proc.stdout.readline()) == {"ready": True}
@@ -70,15 +60,20 @@ class HeldChild:
         assert self.proc.returncode == 0, err
 
 
+def http_to(receiver: _Receiver, **configure: Any) -> dict[str, Any]:
+    """configure_telemetry() arguments: OTLP/HTTP to ``receiver``, metrics every 0.2 s."""
+    return {
+        "otlp_endpoint": f"http://127.0.0.1:{receiver.server_port}",
+        "otlp_protocol": "http/protobuf",
+        "metric_export_interval_seconds": 0.2,
+        **configure,
+    }
+
+
 def test_by_default_metrics_go_to_otlp_only(otlp_receiver: _Receiver) -> None:
-    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
     reports, _ = run_child(
         {
-            "configure": {
-                "otlp_endpoint": endpoint,
-                "otlp_protocol": "http/protobuf",
-                "metric_export_interval_seconds": 0.2,
-            },
+            "configure": http_to(otlp_receiver),
             "record": "default-queue",
             "flush": 10,
         }
@@ -88,15 +83,9 @@ def test_by_default_metrics_go_to_otlp_only(otlp_receiver: _Receiver) -> None:
 
 
 def test_a_prometheus_port_alone_means_prometheus_only(otlp_receiver: _Receiver) -> None:
-    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
     reports, _ = run_child(
         {
-            "configure": {
-                "otlp_endpoint": endpoint,
-                "otlp_protocol": "http/protobuf",
-                "prometheus_port": 0,
-                "metric_export_interval_seconds": 0.2,
-            },
+            "configure": http_to(otlp_receiver, prometheus_port=0),
             "record": "port-queue",
             "spans": 1,
             "busy_seconds": 0.5,
@@ -178,15 +167,9 @@ def _exemplars(bodies: list[bytes]) -> dict[tuple[str, str], list[Any]]:
 def test_duration_histograms_carry_exemplars_that_lead_to_their_spans(
     otlp_receiver: _Receiver, sqs_server: Any, make_queue: Any
 ) -> None:
-    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
     run_child(
         {
-            "configure": {
-                "otlp_endpoint": endpoint,
-                "otlp_protocol": "http/protobuf",
-                "metric_export_interval_seconds": 0.2,
-                "logs": False,
-            },
+            "configure": http_to(otlp_receiver, logs=False),
             "library_workload": {
                 "endpoint_url": sqs_server.endpoint_url,
                 "queue_url": make_queue("-exemplars"),

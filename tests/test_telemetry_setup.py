@@ -69,6 +69,18 @@ def run_child(
     return reports, proc.stdout + proc.stderr
 
 
+def spawn_child(spec: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the child with pipes, for a test that talks to it while it runs."""
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+    )
+
+
 def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for report in reports:
@@ -85,14 +97,8 @@ def test_prometheus_endpoint_serves_every_catalog_metric_under_its_catalog_name(
         "record": "scrape-queue",
         "hold": True,
     }
-    env = _env({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "prometheus"})
-    proc = subprocess.Popen(
-        [sys.executable, str(CHILD), json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc = spawn_child(
+        spec, {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "prometheus"}
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
@@ -536,14 +542,7 @@ class _Stepped:
     """A child running one workload repeat per "go", so modes can be interleaved round-robin."""
 
     def __init__(self, spec: dict[str, Any], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(env),
-        )
+        self.proc = spawn_child(spec, env)
         self.reports: list[dict[str, Any]] = []
 
     def step(self) -> dict[str, Any]:
