@@ -127,6 +127,8 @@ def configure_telemetry(
                 "metric_export_interval_seconds": metric_export_interval_seconds,
                 "console_exporter": console_exporter or None,
             }
+            # The agent's exporters fail per batch too without a collector: same rate limit.
+            install_export_log_limiter(EXPORT_ERROR_LOG_INTERVAL_SECONDS)
             _active = borrow(providers, {k: v for k, v in asked.items() if v is not None})
             return _active
         if bool_setting("OTEL_SDK_DISABLED", None, env="OTEL_SDK_DISABLED", default=False):
