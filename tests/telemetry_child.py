@@ -11,6 +11,7 @@ Usage: ``python tests/telemetry_child.py '<json spec>'``. The spec says what to 
 - ``inject_probe``: inject a span's context with baggage into empty attributes and report the
   attribute names the global propagator wrote.
 - ``spans``: emit this many ``send`` spans (with a log line inside the first one).
+- ``span_attributes``: emit one span named ``attributes`` carrying these attributes.
 - ``count_export_logs``: count WARNING+ records of the exporter loggers before rate limiting.
 - ``workload``: ``{"endpoint_url", "queue_url", "messages", "repeats"}``: send, receive and delete
   through SQS with context injection/extraction, spans and metrics per message; report the
@@ -236,6 +237,11 @@ def main() -> None:
                 if telemetry.tracer_provider is not None
                 else None
             ),
+            "resource": (
+                {k: str(v) for k, v in telemetry.tracer_provider.resource.attributes.items()}
+                if telemetry.tracer_provider is not None
+                else None
+            ),
         }
         if spec.get("configure_twice"):
             info["same_handle"] = sqsobs.configure_telemetry(**spec["configure"]) is telemetry
@@ -256,6 +262,8 @@ def main() -> None:
         record_catalog(str(spec["record"]))
     if spec.get("spans"):
         emit_spans(int(spec["spans"]), "child-queue", log=True)
+    if spec.get("span_attributes"):
+        get_tracer().start_span("attributes", attributes=spec["span_attributes"]).end()
     if spec.get("workload"):
         workload(spec["workload"])
     if spec.get("library_workload"):

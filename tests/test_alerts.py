@@ -24,6 +24,13 @@ REQUIRED = {
     "SqsobsProducerBufferNearFull": "sqsobs_producer_buffer_depth",
     "SqsobsProducerBufferFull": "sqsobs_producer_messages_rejected_total",
     "SqsobsRetriesExhausted": "sqsobs_producer_messages_failed_total",
+    # What an on-call engineer looks for first (issue 17).
+    "SqsobsConsumerLagging": "sqsobs_listener_deletes_total",
+    "SqsobsSqsCallErrors": "messaging_client_operation_duration_seconds_count",
+    "SqsobsDeleteFailures": "sqsobs_listener_deletes_total",
+    "SqsobsPropagationSkipped": "sqsobs_propagation_skipped_total",
+    "SqsobsPollErrors": "sqsobs_listener_poll_errors_total",
+    "SqsobsMaxExtendExceeded": "sqsobs_listener_max_extend_exceeded_total",
 }
 
 

@@ -23,9 +23,8 @@ SDK_MODULES = {
     "telemetry/_options.py",
     "telemetry/_exporters.py",
     "telemetry/_handle.py",
-    "telemetry/_otlp_export.py",
-    "telemetry/_span_encoding.py",
     "telemetry/_export_logs.py",
+    "telemetry/_agent.py",
 }
 #: The library proper; application tooling (cli, testing) sits on top of it.
 LIBRARY = ("producer/", "listener/", "telemetry/", "dramatiq/")

@@ -110,7 +110,7 @@ TELEMETRY_ENV: dict[str, list[str]] = {
     "OTEL_TRACES_EXPORTER": ["zipkin"],
     "OTEL_METRICS_EXPORTER": ["otlp,statsd"],
     "OTEL_EXPORTER_OTLP_ENDPOINT": ["localhost:4317", "ftp://collector:21"],
-    "SQSOBS_FAST_SPAN_ENCODING": ["perhaps"],
+    "OTEL_METRICS_EXEMPLAR_FILTER": ["sometimes"],
 }
 #: Variables whose every value is valid (free text): nothing to reject.
 FREE_TEXT_ENV = {"OTEL_EXPORTER_PROMETHEUS_HOST", "LOG_DATEFMT"}

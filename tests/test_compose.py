@@ -197,7 +197,11 @@ def test_traces_flow_app_to_collector_to_jaeger(
     trace_exporters = collector["service"]["pipelines"]["traces"]["exporters"]
     host, port = host_port(collector["exporters"][trace_exporters[0]]["endpoint"])
     assert host in services and port == 4317
-    assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    # Jaeger v2 (a collector build) receives OTLP on 4317 in its default configuration; v1's
+    # COLLECTOR_OTLP_ENABLED switch is gone with v1 (end of life).
+    assert re.fullmatch(r"jaegertracing/jaeger:2\.\d+\.\d+", services["jaeger"]["image"])
+    assert "environment" not in services["jaeger"]
+    assert trace_exporters[0].split("/")[0] == "otlp_grpc"  # "otlp" is a deprecated alias
 
 
 def test_apps_use_the_local_sqs_and_its_queue(services: dict[str, Any]) -> None:
@@ -233,3 +237,44 @@ def test_grafana_provisions_datasources_and_dashboards(services: dict[str, Any])
     for container in files:
         if container.startswith("/etc/grafana/provisioning/"):
             assert files[container].name == Path(container).name
+
+
+#: The oldest major of each image the stack may pin (Jaeger 1 and Prometheus 2 are past).
+CURRENT_MAJORS = {
+    "softwaremill/elasticmq-native": 1,
+    "otel/opentelemetry-collector-contrib": 0,
+    "jaegertracing/jaeger": 2,
+    "prom/prometheus": 3,
+    "grafana/grafana": 12,
+}
+
+
+def test_images_are_current_releases_and_the_docs_name_them(services: dict[str, Any]) -> None:
+    docs = (ROOT / "docs" / "dashboards.md").read_text()
+    pinned = {}
+    for name, service in services.items():
+        if "build" in service:
+            continue
+        image, tag = service["image"].rsplit(":", 1)
+        assert image in CURRENT_MAJORS, f"{name}: {image}"
+        major = int(tag.lstrip("v").split(".")[0])
+        assert major >= CURRENT_MAJORS[image], f"{name}: {service['image']} is past"
+        assert f"`{service['image']}`" in docs, (
+            f"docs/dashboards.md does not name {service['image']}"
+        )
+        pinned[image] = tag
+    assert set(pinned) == set(CURRENT_MAJORS)
+    collector_minor = int(pinned["otel/opentelemetry-collector-contrib"].split(".")[1])
+    assert collector_minor >= 150  # uses otlp_grpc, the exporter's current name
+
+
+def test_exemplars_flow_from_the_collector_to_grafana(
+    services: dict[str, Any], collector: dict[str, Any]
+) -> None:
+    """OTLP histograms' exemplars: collector (OpenMetrics) -> Prometheus -> Grafana -> Jaeger."""
+    assert collector["exporters"]["prometheus"]["enable_open_metrics"] is True
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
+    sources = load(CONFIG / "grafana" / "provisioning" / "datasources" / "datasources.yml")
+    by_type = {s["type"]: s for s in sources["datasources"]}
+    destinations = by_type["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert {"name": "trace_id", "datasourceUid": by_type["jaeger"]["uid"]} in destinations

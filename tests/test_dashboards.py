@@ -187,3 +187,28 @@ def test_module_entry_point() -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_overview_has_what_on_call_looks_for_first() -> None:
+    """An on-call engineer (ECS) first asks: falling behind? which SQS calls fail? traces broken?"""
+    board = committed("sqsobs-overview")
+    sent, deleted = c.SENT_MESSAGES.prometheus_name, c.DELETES.prometheus_name
+    _uses(board, "Consumer lag (sent - processed) / s", sent, deleted, ") - (")
+    _uses(
+        board,
+        "SQS call errors / s by operation",
+        c.OPERATION_DURATION.prometheus_name + "_count",
+        'error_type!=""',
+        "messaging_operation_name",
+    )
+    _uses(board, "Poll errors / s", c.POLL_ERRORS.prometheus_name, "error_type")
+    _uses(board, "Delete failures / s", deleted, 'error_type!=""')
+    _uses(
+        board,
+        "Trace context skipped / s",
+        c.PROPAGATION_SKIPPED.prometheus_name,
+        "sqsobs_propagation_reason",
+    )
+    _uses(board, "Handlers past max_extend / s", c.MAX_EXTEND_EXCEEDED.prometheus_name)
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows[:2] == ["Summary", "On call"], rows  # right under the summary numbers

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.test_telemetry_setup import _spans, serving_receiver
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -22,9 +24,13 @@ def run_example(
     seconds: float = 4.0,
     timeout: float = 60.0,
     queue: str | None = None,
+    launcher: tuple[str, ...] = (),
     **extra_env: str,
 ) -> str:
-    """Run ``examples/<script>`` against the test server; return its output (exit 0 asserted)."""
+    """Run ``examples/<script>`` against the test server; return its output (exit 0 asserted).
+
+    ``launcher`` goes before the interpreter (``opentelemetry-instrument``).
+    """
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": sqs_server.endpoint_url,
@@ -38,7 +44,7 @@ def run_example(
         **extra_env,
     }
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args],
+        [*launcher, sys.executable, str(EXAMPLES / script), *args],
         cwd=EXAMPLES.parent,
         env=env,
         capture_output=True,
@@ -110,3 +116,55 @@ def test_examples_need_no_endpoint_when_moto_is_installed() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "embedded SQS at http://127.0.0.1:" in result.stdout
     assert "'c0': 135" in result.stdout
+
+
+#: The SQS calls sqsobs traces itself: under the OTel agent they get no second (botocore) span.
+OWN_CALLS = ("SendMessageBatch", "ReceiveMessage", "DeleteMessageBatch",
+             "ChangeMessageVisibilityBatch")  # fmt: skip
+
+
+def test_traced_pair_under_the_opentelemetry_agent(sqs_server: Any) -> None:
+    """``opentelemetry-instrument`` (zero-code setup, ADOT) with botocore instrumented.
+
+    configure_telemetry() uses the agent's providers instead of failing; each SQS call sqsobs
+    makes has one client span, sqsobs' own (the agent's ``SQS.*`` span is suppressed under it);
+    calls sqsobs does not trace (the example's CreateQueue) keep the agent's span.
+    """
+    pytest.importorskip("opentelemetry.instrumentation.botocore")
+    agent = Path(sys.executable).with_name("opentelemetry-instrument")
+    assert agent.is_file(), "the dev extra installs opentelemetry-distro"
+    queue = f"ex-agent-{uuid.uuid4().hex[:8]}"
+    with serving_receiver() as receiver:
+        out = run_example(
+            "traced_pair.py",
+            sqs_server,
+            "both",
+            seconds=3.0,
+            queue=queue,
+            launcher=(str(agent),),
+            OTEL_SERVICE_NAME="agent-pair",
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_LOGS_EXPORTER="none",
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.server_port}",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+            LOG_LEVEL="INFO",
+        )
+        spans = [span for _, span in _spans(receiver.bodies.get("/v1/traces", []))]
+    found = re.search(r"sent (\d+), handled (\d+), (\d+) in the producer's trace", out)
+    assert found, out
+    sent, handled, same = map(int, found.groups())
+    assert sent >= 10 and sent == handled == same
+    names = {span.name for span in spans}
+    assert "SQS.CreateQueue" in names, names  # the agent's botocore instrumentation is on
+    assert not {f"SQS.{call}" for call in OWN_CALLS} & names, names
+    for operation in ("create", "send", "receive", "process", "delete"):
+        assert f"{operation} {queue}" in names, (operation, names)
+    by_id = {span.span_id: span for span in spans}
+    processed = [s for s in spans if s.name == f"process {queue}"]
+    parents = {by_id[s.parent_span_id].name for s in processed if s.parent_span_id in by_id}
+    assert parents == {f"create {queue}"}  # one trace from the producer to the handler
+    # Children of sqsobs' client spans: none (no second span for the same call).
+    clients = {s.span_id for s in spans if s.name.split(" ")[0] in ("send", "receive", "delete")}
+    assert not [s.name for s in spans if s.parent_span_id in clients]

@@ -7,7 +7,9 @@ Prometheus endpoint over HTTP, receives its OTLP exports on loopback, and reads 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import socket
@@ -67,6 +69,18 @@ def run_child(
     return reports, proc.stdout + proc.stderr
 
 
+def spawn_child(spec: dict[str, Any], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the child with pipes, for a test that talks to it while it runs."""
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), json.dumps(spec)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+    )
+
+
 def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for report in reports:
@@ -83,14 +97,8 @@ def test_prometheus_endpoint_serves_every_catalog_metric_under_its_catalog_name(
         "record": "scrape-queue",
         "hold": True,
     }
-    env = _env({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "prometheus"})
-    proc = subprocess.Popen(
-        [sys.executable, str(CHILD), json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    proc = spawn_child(
+        spec, {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "prometheus"}
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
@@ -190,8 +198,9 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def otlp_receiver() -> Iterator[_Receiver]:
+@contextlib.contextmanager
+def serving_receiver() -> Iterator[_Receiver]:
+    """An OTLP/HTTP receiver on a free loopback port, keeping every request body by path."""
     server = _Receiver()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -200,6 +209,12 @@ def otlp_receiver() -> Iterator[_Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[_Receiver]:
+    with serving_receiver() as server:
+        yield server
 
 
 def _spans(bodies: list[bytes]) -> list[tuple[Any, Any]]:
@@ -286,6 +301,32 @@ def test_otlp_http_exports_reach_a_loopback_receiver(otlp_receiver: _Receiver) -
     assert list(
         metrics["messaging.client.operation.duration"].histogram.data_points[0].explicit_bounds
     ) == list(DURATION_BUCKETS_SECONDS)
+
+
+def test_out_of_range_integer_attributes_are_exported_as_the_stock_exporter_does(
+    otlp_receiver: _Receiver,
+) -> None:
+    # OTLP integers are int64. The stock encoder drops a value outside that range and logs it;
+    # it must never arrive wrapped (2**64 + 5 as 5, -2**63 - 1 as 2**63 - 1).
+    endpoint = f"http://127.0.0.1:{otlp_receiver.server_port}"
+    _, output = run_child(
+        {
+            "configure": {
+                "otlp_endpoint": endpoint,
+                "otlp_protocol": "http/protobuf",
+                "prometheus_port": None,
+            },
+            "span_attributes": {"big": 2**64 + 5, "low": -(2**63) - 1, "edge": 2**63 - 1},
+            "flush": 10,
+        },
+        env={"OTEL_METRICS_EXPORTER": "none"},
+    )
+    spans = [
+        s for _, s in _spans(otlp_receiver.bodies.get("/v1/traces", [])) if s.name == "attributes"
+    ]
+    assert len(spans) == 1
+    assert _attributes(spans[0].attributes) == {"edge": 2**63 - 1}
+    assert "Failed to encode key big" in output and "Failed to encode key low" in output
 
 
 def test_otlp_grpc_is_the_default_protocol_and_honours_the_standard_endpoint_variable() -> None:
@@ -423,10 +464,30 @@ def test_second_call_returns_the_first_handle_and_says_so() -> None:
     assert "configure_telemetry() already ran" in stderr
 
 
-def test_configure_refuses_providers_the_application_already_set(otel: Any) -> None:
-    # The session's in-memory providers are global in this process, as an app's own would be.
-    with pytest.raises(sqsobs.ConfigError, match="already set"):
-        sqsobs.configure_telemetry("refused")
+def test_configure_uses_providers_the_application_already_set(
+    otel: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The session's in-memory providers are global in this process, as an agent's would be
+    # (opentelemetry-instrument, ADOT): sqsobs records into them instead of failing.
+    from opentelemetry import trace
+
+    from sqsobs.telemetry import _setup
+
+    monkeypatch.setattr(_setup, "_active", None)
+    with caplog.at_level(logging.INFO, logger="sqsobs.telemetry"):
+        telemetry = sqsobs.configure_telemetry("borrowed", prometheus_port=9464, logs=False)
+    assert telemetry.tracer_provider is trace.get_tracer_provider()
+    assert telemetry.prometheus_url is None and telemetry.otlp_endpoint is None
+    lines = [r.getMessage() for r in caplog.records if "already set" in r.getMessage()]
+    assert len(lines) == 1, caplog.text  # one line says what was not added
+    assert "prometheus_port=9464" in lines[0] and "service_name='borrowed'" in lines[0]
+    assert sqsobs.configure_telemetry() is telemetry  # a second call: the same handle
+    assert telemetry.force_flush(timeout_seconds=5) is True
+    assert telemetry.shutdown(timeout_seconds=5) is True
+    # Not ours to stop: the application's providers still record after our handle shut down.
+    with trace.get_tracer("after").start_as_current_span("still recorded"):
+        pass
+    assert [s.name for s in otel.spans() if s.name == "still recorded"] == ["still recorded"]
 
 
 def test_shutdown_with_no_collector_is_bounded_and_idempotent() -> None:
@@ -481,14 +542,7 @@ class _Stepped:
     """A child running one workload repeat per "go", so modes can be interleaved round-robin."""
 
     def __init__(self, spec: dict[str, Any], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), json.dumps(spec)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=_env(env),
-        )
+        self.proc = spawn_child(spec, env)
         self.reports: list[dict[str, Any]] = []
 
     def step(self) -> dict[str, Any]:
@@ -544,7 +598,8 @@ def _modes(workload: str, spec: dict[str, Any], make_queue: Any) -> dict[str, An
         ),
         "closed": (
             {"configure": {**sdk, "otlp_endpoint": CLOSED}, "shutdown_timeout": 1.0},
-            {"OTEL_BSP_SCHEDULE_DELAY": "50"},
+            # Metrics to the closed port as well as to the endpoint: both paths fail alike.
+            {"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_METRICS_EXPORTER": "otlp,prometheus"},
         ),
     }
     return {

@@ -14,10 +14,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Literal
-
+from sqsobs.cli._oncall import on_call_panels
+from sqsobs.cli._panel_model import DashboardDef, PanelDef
 from sqsobs.cli._promql import (
     ERROR,
     OK,
@@ -38,38 +36,6 @@ from sqsobs.telemetry import OP_DELETE, OP_HEARTBEAT, OP_RECEIVE, OP_RELEASE, OP
 from sqsobs.telemetry import catalog as c
 
 __all__ = ["DASHBOARDS", "DashboardDef", "PanelDef"]
-
-
-@dataclass(frozen=True)
-class PanelDef:
-    """A panel: title, what it answers, Grafana unit, queries and visualisation."""
-
-    title: str
-    description: str
-    unit: str
-    queries: tuple[Query, ...]
-    style: Literal["timeseries", "stat"] = "timeseries"
-    width: int = 12
-
-
-@dataclass(frozen=True)
-class DashboardDef:
-    """A dashboard: identity, and rows of panels."""
-
-    uid: str
-    title: str
-    description: str
-    rows: tuple[tuple[str, tuple[PanelDef, ...]], ...]
-
-    @property
-    def filename(self) -> str:
-        """The JSON file the dashboard is written to."""
-        return f"{self.uid}.json"
-
-    def panels(self) -> Iterator[PanelDef]:
-        """Every panel, row by row."""
-        for _, panels in self.rows:
-            yield from panels
 
 
 _QE = (QUEUE, ERROR)
@@ -290,7 +256,7 @@ def _overview() -> DashboardDef:
         "sqsobs-overview",
         "sqsobs / Overview",
         "Messages in vs out, how long they wait, how many fail.",
-        (("Summary", stats), ("Flow", flow)),
+        (("Summary", stats), ("On call", on_call_panels()), ("Flow", flow)),
     )
 
 

@@ -19,8 +19,10 @@ from sqsobs.telemetry import catalog as c
 
 __all__ = [
     "ERROR",
+    "FAILED",
     "OK",
     "OPERATION",
+    "PROPAGATION_REASON",
     "QUEUE",
     "REASON",
     "SERVICE_LABEL",
@@ -44,8 +46,11 @@ QUEUE = c.prometheus_label(c.ATTR_DESTINATION)
 ERROR = c.prometheus_label(c.ATTR_ERROR_TYPE)
 OPERATION = c.prometheus_label(c.ATTR_OPERATION_NAME)
 REASON = c.prometheus_label(c.ATTR_FLUSH_REASON)
+PROPAGATION_REASON = c.prometheus_label(c.ATTR_PROPAGATION_REASON)
 #: Series of calls that succeeded (no ``error.type``).
 OK = f'{ERROR}=""'
+#: Series of calls that failed.
+FAILED = f'{ERROR}!=""'
 _SCOPE = f'{SERVICE_LABEL}=~"$service",{QUEUE}=~"$queue"'
 _GRAFANA_UNITS = {"s": "s", "By": "bytes"}
 

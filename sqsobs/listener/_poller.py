@@ -25,6 +25,7 @@ from typing import Any
 from opentelemetry.trace import SpanContext
 
 from sqsobs._backoff import Backoff
+from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.errors import SqsError, translate_client_error
 from sqsobs.listener._heartbeat import Heartbeat
 from sqsobs.listener._message import SqsMessage
@@ -132,14 +133,15 @@ class Poller:
     def _receive_message(self, count: int, started: float) -> list[dict[str, Any]]:
         """One ReceiveMessage call: the raw messages; a failure is counted and raised translated."""
         try:
-            response = self._client.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=self._settings.wait_time,
-                VisibilityTimeout=self._settings.visibility_secs,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
-            )
+            with suppress_other_instrumentation():  # sqsobs' receive span describes the call
+                response = self._client.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=count,
+                    WaitTimeSeconds=self._settings.wait_time,
+                    VisibilityTimeout=self._settings.visibility_secs,
+                    MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
+                )
         except Exception as error:
             translated = translate_client_error(error, operation="ReceiveMessage")
             self._telemetry.poll_error(error_type(translated), time.perf_counter() - started)

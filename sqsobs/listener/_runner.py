@@ -115,8 +115,9 @@ class HandlerRunner:
                 record_error(span, exc)
             if not ok and error is None:
                 record_error(span, RETURNED_FALSE)
-        kind = None if ok else (error_type(error) if error is not None else RETURNED_FALSE)
-        self._telemetry.processed(time.perf_counter() - started, kind)
+            kind = None if ok else (error_type(error) if error is not None else RETURNED_FALSE)
+            # Inside the span: the duration's exemplar names this span.
+            self._telemetry.processed(time.perf_counter() - started, kind)
         if ok:
             self._succeeded([message], complete=False)
             return True
@@ -152,8 +153,8 @@ class HandlerRunner:
                 record_error(span, exc)
             if failed and error is None:
                 record_error(span, REPORTED_FAILED)
-        kind = None if not failed else (error_type(error) if error else REPORTED_FAILED)
-        self._telemetry.processed(time.perf_counter() - started, kind)
+            kind = None if not failed else (error_type(error) if error else REPORTED_FAILED)
+            self._telemetry.processed(time.perf_counter() - started, kind)
         self._settle_batch(batch, failed, kind or REPORTED_FAILED, error)
 
     def _settle_batch(

@@ -22,6 +22,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext
 
+from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.listener._message import SqsMessage
 from sqsobs.telemetry import (
     ATTR_BATCH_COUNT,
@@ -219,7 +220,8 @@ class ListenerTelemetry:
             set_status_on_exception=False,
         ) as span:
             try:
-                yield span
+                with suppress_other_instrumentation():  # this span is the call's one span
+                    yield span
             except BaseException as exc:
                 record_error(span, exc)
                 error = classify_error(exc)

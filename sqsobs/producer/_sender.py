@@ -20,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
 
+from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.producer._classify import Failure, call_failure, classify
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._telemetry import QueueTelemetry
@@ -66,21 +67,23 @@ class BatchSender:
             links=links,
         )
         started = time.perf_counter()
-        try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False):
-                response = self._client.send_message_batch(
-                    QueueUrl=telemetry.url, Entries=[m.entry for m in batch]
-                )
-        except Exception as exc:
-            failure = call_failure(exc)
-            telemetry.call(time.perf_counter() - started, failure.kind)
-            span.record_exception(exc)
-            record_error(span, failure.kind)
-            span.end()
-            return SendOutcome([], [(m, failure) for m in batch], span.get_span_context())
+        # The span is current while the call's duration is recorded: its exemplar names it.
+        with trace.use_span(span, end_on_exit=False, record_exception=False):
+            try:
+                with suppress_other_instrumentation():  # this span is the call's one span
+                    response = self._client.send_message_batch(
+                        QueueUrl=telemetry.url, Entries=[m.entry for m in batch]
+                    )
+            except Exception as exc:
+                failure = call_failure(exc)
+                telemetry.call(time.perf_counter() - started, failure.kind)
+                span.record_exception(exc)
+                record_error(span, failure.kind)
+                span.end()
+                return SendOutcome([], [(m, failure) for m in batch], span.get_span_context())
+            # The call itself worked; entry failures are counted per message by the caller.
+            telemetry.call(time.perf_counter() - started, None)
         delivered, failures = classify(batch, response)
-        # The call itself worked; entry failures are counted per message by the caller.
-        telemetry.call(time.perf_counter() - started, None)
         if failures:
             span.set_attribute("sqsobs.send.failed_count", len(failures))
             record_error(span, failures[0][1].kind)

@@ -15,6 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import (
     ConsoleMetricExporter,
     MetricExporter,
@@ -25,9 +31,19 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
 from sqsobs.telemetry._options import TelemetryOptions
 
-__all__ = ["metric_exporters", "metric_readers", "serve_prometheus", "span_exporters"]
+__all__ = [
+    "PROMETHEUS_RESOURCE_LABELS",
+    "exemplar_filter",
+    "metric_exporters",
+    "metric_readers",
+    "serve_prometheus",
+    "span_exporters",
+]
 
 logger = logging.getLogger(__name__)
+
+#: Resource attributes the Prometheus endpoint puts on every series (``service_instance_id``).
+PROMETHEUS_RESOURCE_LABELS = frozenset({"service.instance.id"})
 
 
 def span_exporters(options: TelemetryOptions) -> list[SpanExporter]:
@@ -64,8 +80,26 @@ def metric_readers(
         return readers, None
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
-    prometheus: MetricReader = PrometheusMetricReader()
+    # service.instance.id on every series as well as on target_info: each process's series stay
+    # apart wherever they are scraped or relabelled, and a sum over processes is a real sum.
+    prometheus: MetricReader = PrometheusMetricReader(
+        resource_attribute_filter=PROMETHEUS_RESOURCE_LABELS.__contains__
+    )
     return [*readers, prometheus], prometheus
+
+
+def exemplar_filter(name: str) -> ExemplarFilter:
+    """The SDK's exemplar filter called ``name`` (one of ``EXEMPLAR_FILTERS``).
+
+    ``trace_based`` (the default) keeps, per histogram bucket, a measurement made inside a
+    sampled span, with that span's trace and span id: the OTLP exporters send them.
+    """
+    filters: dict[str, ExemplarFilter] = {
+        "trace_based": TraceBasedExemplarFilter(),
+        "always_on": AlwaysOnExemplarFilter(),
+        "always_off": AlwaysOffExemplarFilter(),
+    }
+    return filters[name]
 
 
 def serve_prometheus(host: str, port: int) -> tuple[Any, int | None]:
@@ -89,12 +123,6 @@ def _signal_url(options: TelemetryOptions, path: str) -> str | None:
 
 def _otlp_span_exporter(options: TelemetryOptions) -> SpanExporter:
     url = _signal_url(options, "v1/traces")
-    if options.fast_span_encoding:
-        # Same exporter, same bytes on the wire; encoding spans costs a fifth of the CPU.
-        from sqsobs.telemetry._otlp_export import fast_span_exporter
-
-        exporter: SpanExporter = fast_span_exporter(options.protocol, url)
-        return exporter
     if options.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcSpanExporter,

@@ -29,6 +29,8 @@ class Telemetry:
 
     ``force_flush()`` and ``shutdown()`` return within ``timeout_seconds`` even when the
     collector is unreachable; ``shutdown()`` is idempotent and also runs at interpreter exit.
+    On providers set by an agent or the application (:attr:`borrowed`), ``shutdown()`` only
+    flushes them: stopping them is their owner's job.
 
     Example::
 
@@ -51,6 +53,7 @@ class Telemetry:
         prometheus_port: int | None = None,
         prometheus_server: Any = None,
         prometheus_reader: MetricReader | None = None,
+        borrowed: bool = False,
     ) -> None:
         self.service_name = service_name
         self.tracer_provider = tracer_provider
@@ -60,6 +63,9 @@ class Telemetry:
         self.prometheus_host = prometheus_host
         self.prometheus_port = prometheus_port
         self.prometheus_reader = prometheus_reader
+        #: The providers were set by someone else (an agent, the application): flushed, never
+        #: shut down by this handle.
+        self.borrowed = borrowed
         self._exporters = tuple(exporters)
         self._server = prometheus_server
         self._lock = threading.Lock()
@@ -106,6 +112,9 @@ class Telemetry:
         """
         with self._lock:
             if self._shutdown_result is not None:
+                return self._shutdown_result
+            if self.borrowed:
+                self._shutdown_result = self.force_flush(timeout_seconds)
                 return self._shutdown_result
             millis = int(timeout_seconds * 1000)
             calls: list[tuple[str, Callable[[], object]]] = []

@@ -21,12 +21,13 @@ from urllib.parse import urlparse
 
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
-from sqsobs._config import bool_setting, float_setting, int_setting, str_setting
+from sqsobs._config import float_setting, int_setting, str_setting
 from sqsobs.errors import ConfigError
 
 __all__ = [
     "DEFAULT",
     "DEFAULT_PROMETHEUS_PORT",
+    "EXEMPLAR_FILTERS",
     "PROTOCOLS",
     "Default",
     "TelemetryOptions",
@@ -37,6 +38,8 @@ __all__ = [
 DEFAULT_PROMETHEUS_PORT = 9464
 #: OTLP protocols: gRPC (port 4317) or HTTP with protobuf bodies (port 4318).
 PROTOCOLS = ("grpc", "http/protobuf")
+#: ``OTEL_METRICS_EXEMPLAR_FILTER`` values, as the SDK names them.
+EXEMPLAR_FILTERS = ("trace_based", "always_on", "always_off")
 _DEFAULT_ENDPOINTS = {"grpc": "http://localhost:4317", "http/protobuf": "http://localhost:4318"}
 _KNOWN_EXPORTERS = {
     "OTEL_TRACES_EXPORTER": frozenset({"otlp", "console", "none"}),
@@ -68,9 +71,10 @@ class TelemetryOptions:
     metrics_console: bool
     #: None: the SDK reads ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
     sampler: ParentBased | None
-    fast_span_encoding: bool
     #: None: the SDK reads ``OTEL_METRIC_EXPORT_INTERVAL`` (default 60 s).
     metric_export_interval_millis: float | None
+    #: Which measurements keep exemplars: ``trace_based``, ``always_on`` or ``always_off``.
+    exemplar_filter: str
     #: None: no Prometheus endpoint; 0: any free port.
     prometheus_port: int | None
     prometheus_host: str
@@ -108,8 +112,9 @@ def resolve_options(
         default="grpc",
         choices=PROTOCOLS,
     )
-    trace_names = _exporter_names("OTEL_TRACES_EXPORTER", default=("otlp",))
-    metric_names = _exporter_names("OTEL_METRICS_EXPORTER", default=("otlp", "prometheus"))
+    listed_traces = _exporter_names("OTEL_TRACES_EXPORTER")
+    trace_names = frozenset({"otlp"}) if listed_traces is None else listed_traces
+    metric_names = _metric_exporter_names(prometheus_port)
     _check_endpoint(otlp_endpoint)
     attributes: dict[str, Any] = dict(resource_attributes or {})
     if service_name:
@@ -119,13 +124,19 @@ def resolve_options(
         otlp_endpoint=otlp_endpoint,
         traces_otlp=otlp_endpoint is not None or "otlp" in trace_names,
         traces_console=console_exporter or "console" in trace_names,
-        metrics_otlp=otlp_endpoint is not None or "otlp" in metric_names,
+        # An endpoint argument sends metrics to OTLP unless Prometheus is their path.
+        metrics_otlp="otlp" in metric_names
+        or (otlp_endpoint is not None and "prometheus" not in metric_names),
         metrics_console=console_exporter or "console" in metric_names,
         sampler=_sampler(trace_sample_ratio),
-        fast_span_encoding=bool_setting(
-            "SQSOBS_FAST_SPAN_ENCODING", None, env="SQSOBS_FAST_SPAN_ENCODING", default=True
-        ),
         metric_export_interval_millis=_interval_millis(metric_export_interval_seconds),
+        exemplar_filter=str_setting(
+            "OTEL_METRICS_EXEMPLAR_FILTER",
+            None,
+            env="OTEL_METRICS_EXEMPLAR_FILTER",
+            default="trace_based",
+            choices=EXEMPLAR_FILTERS,
+        ),
         prometheus_port=_prometheus_port(prometheus_port, "prometheus" in metric_names),
         prometheus_host=str_setting(
             "prometheus_host",
@@ -137,20 +148,35 @@ def resolve_options(
     )
 
 
-def _exporter_names(variable: str, *, default: tuple[str, ...]) -> frozenset[str]:
-    """The exporters ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` list (``none``: none).
+def _exporter_names(variable: str) -> frozenset[str] | None:
+    """The exporters ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` list; None when unset.
 
-    An exporter sqsobs cannot wire is an error: ignoring it would export nothing, silently.
+    ``none`` lists none. An exporter sqsobs cannot wire is an error: ignoring it would export
+    nothing, silently.
     """
     raw = os.environ.get(variable, "")
     if not raw.strip():
-        return frozenset(default)
+        return None
     names = frozenset(part.strip().lower() for part in raw.split(",")) - {""}
     unknown = names - _KNOWN_EXPORTERS[variable]
     if unknown:
         known = ", ".join(sorted(_KNOWN_EXPORTERS[variable]))
         raise ConfigError(variable, f"unsupported exporter(s) {sorted(unknown)}; use {known}")
     return names - {"none"}
+
+
+def _metric_exporter_names(prometheus_port: int | Default | None) -> frozenset[str]:
+    """One metrics path unless ``OTEL_METRICS_EXPORTER`` lists more.
+
+    Both paths ending in one Prometheus would count every series twice, so the default is one:
+    OTLP (the OpenTelemetry default), or Prometheus alone when a ``prometheus_port`` is given.
+    """
+    listed = _exporter_names("OTEL_METRICS_EXPORTER")
+    if listed is not None:
+        return listed
+    if isinstance(prometheus_port, int):
+        return frozenset({"prometheus"})
+    return frozenset({"otlp"})
 
 
 def _check_endpoint(endpoint: str | None) -> None:
@@ -182,17 +208,17 @@ def _interval_millis(seconds: float | None) -> float | None:
 
 
 def _prometheus_port(port: int | Default | None, listed: bool) -> int | None:
+    # The variable is checked whenever it is set: a bad value is an error even while unused.
+    from_env = int_setting(
+        "prometheus_port",
+        None,
+        env="OTEL_EXPORTER_PROMETHEUS_PORT",
+        default=DEFAULT_PROMETHEUS_PORT,
+        minimum=0,
+        maximum=65535,
+    )
     if port is None:
         return None
     if isinstance(port, Default):
-        if not listed:
-            return None
-        return int_setting(
-            "prometheus_port",
-            None,
-            env="OTEL_EXPORTER_PROMETHEUS_PORT",
-            default=DEFAULT_PROMETHEUS_PORT,
-            minimum=0,
-            maximum=65535,
-        )
+        return from_env if listed else None
     return int_setting("prometheus_port", port, default=0, minimum=0, maximum=65535)

@@ -19,18 +19,20 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import uuid
 from collections.abc import Mapping
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from sqsobs._config import bool_setting
-from sqsobs.errors import ConfigError
+from sqsobs.telemetry._agent import borrow, existing_providers
 from sqsobs.telemetry._export_logs import install_export_log_limiter
 from sqsobs.telemetry._exporters import (
+    exemplar_filter,
     metric_exporters,
     metric_readers,
     serve_prometheus,
@@ -66,9 +68,14 @@ def configure_telemetry(
     """Set the global TracerProvider and MeterProvider; return their handle.
 
     - Traces: one ``TracerProvider`` with a batch span processor to OTLP.
-    - Metrics: one ``MeterProvider`` with a periodic OTLP reader and a Prometheus reader served
-      at ``http://{prometheus_host}:{prometheus_port}/metrics`` (``prometheus_port=None``: off,
-      ``0``: any free port, see :attr:`Telemetry.prometheus_port`).
+    - Metrics: one ``MeterProvider`` with one path, so that no series can be counted twice:
+      a periodic OTLP reader by default, or, when ``prometheus_port`` is given, a Prometheus
+      reader served at ``http://{prometheus_host}:{prometheus_port}/metrics`` instead
+      (``None``: off, ``0``: any free port, see :attr:`Telemetry.prometheus_port`).
+      ``OTEL_METRICS_EXPORTER=otlp,prometheus`` asks for both.
+    - Every span and series carries ``service.instance.id`` (unique per process unless given);
+      duration histograms keep exemplars (``OTEL_METRICS_EXEMPLAR_FILTER``, default
+      ``trace_based``) on the OTLP path.
     - ``logs``: also :func:`sqsobs.configure_logging` (``LOG_*`` variables apply), unless the
       root logger already has the application's handlers: those are kept and only get the
       ``trace_id`` / ``span_id`` record attributes.
@@ -81,15 +88,16 @@ def configure_telemetry(
     ``OTEL_EXPORTER_PROMETHEUS_HOST`` (default ``127.0.0.1``) / ``_PORT`` (default 9464),
     ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` (lists of ``otlp``, ``console``,
     ``prometheus`` or ``none``; a metrics list without ``prometheus`` turns the endpoint off
-    unless ``prometheus_port`` is given),
+    unless ``prometheus_port`` is given), ``OTEL_METRICS_EXEMPLAR_FILTER``,
     ``OTEL_PROPAGATORS`` (read by the API), ``OTEL_SDK_DISABLED=true`` (configure nothing).
 
     Export failures (no collector) never block or fail message flow: spans queue in memory and
     are dropped when the queue is full; failures are logged once per minute, not per batch.
 
-    A second call is a no-op that returns the first handle (with a warning). If the application
-    already set global providers, :class:`~sqsobs.ConfigError` is raised: sqsobs records into
-    those, so there is nothing to configure.
+    A second call is a no-op that returns the first handle (with a warning). If global providers
+    are already set (``opentelemetry-instrument``, AWS's ADOT, or the application's own), sqsobs
+    records into those and adds nothing; one log line names the arguments not applied, and the
+    handle flushes those providers but leaves shutting them down to their owner.
 
     Example::
 
@@ -103,9 +111,26 @@ def configure_telemetry(
         if _active is not None:
             logger.warning("configure_telemetry() already ran; returning the existing handle")
             return _active
-        _refuse_foreign_providers()
         if logs:
             _configure_logging_unless_configured()
+        providers = existing_providers()
+        if providers is not None:
+            port = None if isinstance(prometheus_port, Default) else prometheus_port
+            asked = {
+                "service_name": service_name,
+                "otlp_endpoint": otlp_endpoint,
+                "otlp_protocol": otlp_protocol,
+                "prometheus_port": port,
+                "prometheus_host": prometheus_host,
+                "resource_attributes": resource_attributes,
+                "trace_sample_ratio": trace_sample_ratio,
+                "metric_export_interval_seconds": metric_export_interval_seconds,
+                "console_exporter": console_exporter or None,
+            }
+            # The agent's exporters fail per batch too without a collector: same rate limit.
+            install_export_log_limiter(EXPORT_ERROR_LOG_INTERVAL_SECONDS)
+            _active = borrow(providers, {k: v for k, v in asked.items() if v is not None})
+            return _active
         if bool_setting("OTEL_SDK_DISABLED", None, env="OTEL_SDK_DISABLED", default=False):
             logger.info("OTEL_SDK_DISABLED is true: telemetry is not configured")
             _active = Telemetry(service_name=service_name or "")
@@ -130,7 +155,12 @@ def _configure_logging_unless_configured() -> None:
     from sqsobs._logs import TraceContextFilter, configure_logging, owns
 
     root = logging.getLogger()
-    foreign = [handler for handler in root.handlers if not owns(handler)]
+    # OpenTelemetry's own handler (an agent's log export) prints nothing: not the app's output.
+    foreign = [
+        handler
+        for handler in root.handlers
+        if not owns(handler) and not type(handler).__module__.startswith("opentelemetry.")
+    ]
     if not foreign:
         configure_logging()
         return
@@ -141,22 +171,21 @@ def _configure_logging_unless_configured() -> None:
             handler.addFilter(TraceContextFilter())
 
 
-def _refuse_foreign_providers() -> None:
-    tracer_provider = trace.get_tracer_provider()
-    meter_provider = metrics.get_meter_provider()
-    if not isinstance(tracer_provider, trace.ProxyTracerProvider) or (
-        type(meter_provider).__name__ != "_ProxyMeterProvider"
-    ):
-        raise ConfigError(
-            "configure_telemetry",
-            "global OpenTelemetry providers are already set by the application; sqsobs records "
-            "into them, so do not call configure_telemetry()",
-        )
+def _resource(options: TelemetryOptions) -> Resource:
+    """The resource of every span and metric: one ``service.instance.id`` per process.
+
+    The SDK generates a UUID v4 unless one is given (``resource_attributes`` or
+    ``OTEL_RESOURCE_ATTRIBUTES``); SDKs that do not get one here, as the specification advises.
+    """
+    resource = Resource.create(options.resource_attributes)
+    if SERVICE_INSTANCE_ID in resource.attributes:
+        return resource
+    return resource.merge(Resource({SERVICE_INSTANCE_ID: str(uuid.uuid4())}))
 
 
 def _build(options: TelemetryOptions) -> Telemetry:
     """Build the providers, set them globally, start the Prometheus endpoint: the handle."""
-    resource = Resource.create(options.resource_attributes)
+    resource = _resource(options)
     spans = span_exporters(options)
     tracer_provider = TracerProvider(
         resource=resource, sampler=options.sampler, shutdown_on_exit=False
@@ -166,7 +195,10 @@ def _build(options: TelemetryOptions) -> Telemetry:
     pushed = metric_exporters(options)
     readers, prometheus_reader = metric_readers(options, pushed)
     meter_provider = MeterProvider(
-        metric_readers=readers, resource=resource, shutdown_on_exit=False
+        metric_readers=readers,
+        resource=resource,
+        shutdown_on_exit=False,
+        exemplar_filter=exemplar_filter(options.exemplar_filter),
     )
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
