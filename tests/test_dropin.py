@@ -61,7 +61,9 @@ def test_sqs_message_takes_upstreams_keywords_md_included() -> None:
     assert (msg.message_id, msg.receipt_handle, msg.json) == ("m-1", "rh-1", {"order_id": "123"})
     assert msg.receive_count == 2
     assert msg.message_attributes() == {"tenant": "acme"}
-    assert msg.md == {"MessageAttributes": {"tenant": {"DataType": "String", "StringValue": "acme"}}}
+    assert msg.md == {
+        "MessageAttributes": {"tenant": {"DataType": "String", "StringValue": "acme"}}
+    }
 
 
 def test_sqs_message_takes_upstreams_positional_order() -> None:
@@ -247,7 +249,7 @@ def test_metrics_answer_upstreams_flat_keys_and_our_listeners(
         assert wait_for(lambda: _get(port, "/metrics")["messages_filtered"] == 1, timeout=10)
         time.sleep(0.05)
         body = _get(port, "/metrics")
-    assert UPSTREAM_KEYS <= set(body)
+    assert set(body) >= UPSTREAM_KEYS
     assert (body["queue_url"], body["mode"], body["worker_threads"]) == (
         queue_url,
         "per_message",
@@ -320,7 +322,7 @@ def test_the_broker_still_refuses_a_batch_size_below_one_or_from_its_own_variabl
 
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
-    with pytest.raises(ConfigError, match="(?i)batch_size"):
+    with pytest.raises(ConfigError, match=r"(?i)batch_size"):
         BatchSQSBroker(
             namespace=queue_name[:60],
             endpoint_url=sqs_server.endpoint_url,
@@ -336,5 +338,7 @@ def test_max_extend_zero_is_accepted_and_documented_as_no_extension() -> None:
     assert ListenerSettings.resolve(queue_url=URL, max_extend=0, environ={}).max_extend == 0
     from sqsobs._settings import markdown_table
 
-    row = next(line for line in markdown_table(ListenerSettings).splitlines() if "`max_extend`" in line)
+    row = next(
+        line for line in markdown_table(ListenerSettings).splitlines() if "`max_extend`" in line
+    )
     assert "0" in row and "no extension" in row
