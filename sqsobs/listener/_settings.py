@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit
 
 from sqsobs._backoff import Backoff
 from sqsobs._settings import resolve, setting
-from sqsobs._urls import is_queue_url
+from sqsobs._urls import is_queue_name, is_queue_url
 from sqsobs.errors import ConfigError
 from sqsobs.limits import (
     MAX_RECEIVE_MESSAGES,
@@ -44,10 +43,6 @@ _MAX_WORKERS = 1024
 _MAX_PORT = 65535
 _MAX_VISIBILITY = MAX_VISIBILITY_TIMEOUT_SECONDS
 
-
-#: SQS's rule for a queue name: up to 80 letters, digits, ``-`` and ``_``; ``.fifo`` at the end
-#: of a FIFO queue's (counted in the 80).
-_QUEUE_NAME = re.compile(r"(?=.{1,80}$)[A-Za-z0-9_-]+(?:\.fifo)?")
 
 #: The arguments sqs-fargate-listener's decorator checked: their errors keep its wording,
 #: ``"<argument> must be ..."``; the range it gave for those it bounded on both sides.
@@ -78,11 +73,11 @@ def check_queue(setting: str, queue: str) -> str:
     if is_queue_url(queue):
         parts = urlsplit(queue)
         name = parts.path.rsplit("/", 1)[-1]
-        if not parts.hostname or not _QUEUE_NAME.fullmatch(name):
+        if not parts.hostname or not is_queue_name(name):
             raise ConfigError(
                 setting, f"must be a queue URL ending in the queue's name, got {queue!r}"
             )
-    elif not _QUEUE_NAME.fullmatch(queue):
+    elif not is_queue_name(queue):
         raise ConfigError(
             setting,
             f"must be a queue URL or a queue name (up to 80 letters, digits, - and _, "
