@@ -2,8 +2,9 @@
 
 Three tiers: the top-level ``sqsobs`` namespace (stable), each subpackage's ``__init__`` and the
 public modules ``errors``, ``limits``, ``types``, ``telemetry.catalog`` and
-``testing.pytest_plugin`` (advanced), and the ``_``-prefixed modules (private). A private module is imported only from inside the package that
-holds it (top-level private modules serve every subpackage); tests may import anything.
+``testing.pytest_plugin`` (advanced), and the ``_``-prefixed modules (private). A private module
+is imported only from inside the package that holds it (top-level private modules serve every
+subpackage); tests may import anything.
 """
 
 from __future__ import annotations

@@ -49,8 +49,8 @@ class RunResult:
     """What :meth:`FakeSQSQueue.run_handler` saw (sqs-fargate-listener's fields, plus one).
 
     ``processed`` messages were handled and deleted, ``failed`` ones stay for redelivery,
-    ``filtered`` ones were skipped by ``filter_fn``, ``released`` ones were given back unhandled
-    (on a FIFO queue, those behind a failed message of their group).
+    ``filtered`` ones were skipped by ``filter_fn``, ``released`` ones were given back without
+    being deleted (on a FIFO queue, those behind a failed message of their group).
     """
 
     processed: int = 0
@@ -145,7 +145,9 @@ class FakeSQSQueue:
         with service.call("SendMessage", counted=False):
             queue = self._stored()
             if queue.fifo and deduplication_id is None and not _content_based(queue):
-                entry["MessageDeduplicationId"] = f"fake-dedup-{service.next_number()}"
+                entry["MessageDeduplicationId"] = (
+                    f"fake-dedup-{len(queue.sent)}-{time.monotonic_ns()}"
+                )
             answer = self.sqs._send(queue, entry)
             service.lock.notify_all()
         return str(answer["MessageId"])
@@ -239,21 +241,27 @@ class FakeSQSQueue:
             processed=counts["succeeded"],
             failed=counts["failed"],
             filtered=counts["filtered"],
-            released=counts["released"],
+            released=counts["released"] - counts["filtered"],
         )
 
     def _round_done(self, listener: Listener, due: Mapping[str, int]) -> bool:
-        """Every due message was received in this round, and every receive is settled."""
-        with self._service.lock:
-            on_queue = self._stored().messages
+        """Every due message was delivered (or cannot be: its FIFO group is held), and settled."""
+        service = self._service
+        with service.lock:
+            now, queue = service.now(), self._stored()
+            held = {m.group_id for m in queue.messages.values() if queue.fifo and m.in_flight(now)}
             delivered = 0
             for message_id, before in due.items():
-                message = on_queue.get(message_id)
-                if message is not None and message.receive_count == before:
+                message = queue.messages.get(message_id)
+                if message is None:  # deleted (or moved to its dead-letter queue)
+                    continue
+                if message.receive_count > before:
+                    delivered += message.receive_count - before
+                elif message.visible_at <= now and message.group_id not in held:
                     return False
-                delivered += 0 if message is None else message.receive_count - before
         counts = listener.stats.snapshot()
-        settled = counts["succeeded"] + counts["failed"] + counts["filtered"] + counts["released"]
+        # A filtered message is counted as filtered and as released (it is given back).
+        settled = counts["succeeded"] + counts["failed"] + counts["released"]
         return counts["received"] >= delivered and settled >= counts["received"]
 
 
