@@ -145,6 +145,15 @@ def test_a_missing_queue_keeps_upstreams_wording() -> None:
         ListenerSettings.resolve(environ={})
 
 
+def test_a_queue_missing_at_decoration_is_reported_by_run_listeners_in_upstreams_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("QUEUE_URL", raising=False)
+    sqs_listener()(_ok)  # QUEUE_URL may still be set before the listeners start
+    with pytest.raises(ValueError, match="queue_url is required"):
+        run_listeners(block=False, configure_logs=False, install_signal_handlers=False)
+
+
 def test_run_listeners_without_listeners_raises_what_upstreams_except_clauses_catch() -> None:
     assert registered_listeners() == []
     with pytest.raises(RuntimeError, match="No listeners registered") as caught:

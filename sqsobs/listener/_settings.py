@@ -123,7 +123,8 @@ class ListenerSettings:
         "",
         env="QUEUE_URL",
         shown_default="—",
-        doc="queue URL or name (names resolved with GetQueueUrl)",
+        doc="queue URL (`http://` or `https://`) or name (resolved with GetQueueUrl); "
+        "anything else fails when the decorator runs",
     )
     mode: str = setting("batch", choices=MODES, doc='`"batch"` or `"per_message"`')
     wait_time: int = setting(
@@ -202,8 +203,9 @@ class ListenerSettings:
         None,
         parse=_port,
         shown_default="off",
-        doc="`GET /health` (200 running, 503 draining) and `GET /metrics` (counts as JSON) "
-        "on this port; listeners given the same port share it",
+        doc="`GET /health` (200 running, 503 draining) and `GET /metrics` (counts as JSON, "
+        "sqs-fargate-listener's keys and each listener's) on this port; listeners given the "
+        "same port share it",
     )
     trace_empty_receives: bool = setting(
         False, doc="also trace receives that returned nothing (always counted)"
