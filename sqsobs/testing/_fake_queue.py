@@ -189,7 +189,14 @@ class FakeSQSQueue:
             self._stored().purge()
 
     def listener(self, handler: Callable[..., Any], **options: Any) -> Listener:
-        """A :class:`~sqsobs.listener.Listener` on this queue, not started yet."""
+        """A :class:`~sqsobs.listener.Listener` on this queue, not started yet.
+
+        ``options`` are the listener's settings. Here ``wait_time`` defaults to 0 and
+        ``idle_sleep_max`` to 0.02 (short polls, at most 20 ms apart), so ``stop()`` returns at
+        once: a listener waits out the long poll in progress when it stops (up to 20 s with the
+        defaults, on SQS as here).
+        """
+        options = {"wait_time": 0, "idle_sleep_max": 0.02, **options}
         return Listener(handler, queue_url=self.queue_url, client=self.sqs, **options)
 
     def run_handler(
