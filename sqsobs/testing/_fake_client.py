@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqsobs.testing._fake_messages import MessageCalls, ok
+from sqsobs.testing._fake_messages import MessageCalls
 from sqsobs.testing._fake_service import FakeService
-from sqsobs.testing._fake_wire import SqsFault, client_exceptions
+from sqsobs.testing._fake_wire import SqsFault, client_exceptions, ok
 
 if TYPE_CHECKING:
     import collections

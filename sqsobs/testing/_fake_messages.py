@@ -2,9 +2,8 @@
 
 ``send_message(_batch)``, ``receive_message``, ``delete_message(_batch)`` and
 ``change_message_visibility(_batch)``, as :class:`~sqsobs.testing.FakeSQS` offers them. Batch
-calls check the request as SQS does (1 to 10 entries, distinct ids of letters, digits, ``-``
-and ``_``, at most 1 MiB in all) and answer each entry in ``Successful`` or ``Failed``. A
-message is checked with :func:`sqsobs.limits.validate_message`, the rules SQS applies.
+calls check the whole request as SQS does (:mod:`sqsobs.testing._fake_checks`; at most 1 MiB in
+all for a send) and answer each entry in ``Successful`` or ``Failed``.
 
 Example::
 
@@ -14,78 +13,22 @@ Example::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqsobs.errors import InvalidMessage, MessageTooLarge
 from sqsobs.limits import (
-    MAX_BATCH_ENTRIES,
     MAX_BATCH_PAYLOAD_BYTES,
     MAX_RECEIVE_MESSAGES,
     MAX_VISIBILITY_TIMEOUT_SECONDS,
     MAX_WAIT_TIME_SECONDS,
     message_size,
-    validate_body,
-    validate_message,
 )
+from sqsobs.testing._fake_checks import check_batch, check_message, check_range, system_attributes
 from sqsobs.testing._fake_service import FakeService
 from sqsobs.testing._fake_store import StoredMessage, StoredQueue
-from sqsobs.testing._fake_wire import (
-    SqsFault,
-    attributes_md5,
-    body_md5,
-    select_message_attributes,
-)
+from sqsobs.testing._fake_wire import SqsFault, attributes_md5, body_md5, ok, received
 
-__all__ = ["MessageCalls", "ok"]
-
-_ENTRY_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
-#: What ``SenderId`` says on every message.
-SENDER_ID = "AIDAFAKESQSSENDER"
-
-
-def ok(answer: dict[str, Any]) -> dict[str, Any]:
-    """``answer`` with the ``ResponseMetadata`` boto3 adds to every successful call."""
-    answer["ResponseMetadata"] = {"HTTPStatusCode": 200, "RetryAttempts": 0}
-    return answer
-
-
-def _invalid(parameter: str, value: Any, reason: str) -> SqsFault:
-    return SqsFault(
-        "InvalidParameterValue",
-        f"Value {value} for parameter {parameter} is invalid. Reason: {reason}",
-    )
-
-
-def _check_range(parameter: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _invalid(parameter, value, f"Must be between {low} and {high}, if provided.")
-    return value
-
-
-def _check_batch(entries: Sequence[Mapping[str, Any]], kind: str) -> None:
-    """SQS's checks of a whole batch request; each raises for the call, not an entry."""
-    if not entries:
-        raise SqsFault("EmptyBatchRequest", f"There should be at least one {kind} in the request.")
-    if len(entries) > MAX_BATCH_ENTRIES:
-        raise SqsFault(
-            "TooManyEntriesInBatchRequest",
-            f"Maximum number of entries per request are {MAX_BATCH_ENTRIES}. "
-            f"You have sent {len(entries)}.",
-        )
-    seen: set[str] = set()
-    for entry in entries:
-        entry_id = entry.get("Id")
-        if not isinstance(entry_id, str) or not _ENTRY_ID.fullmatch(entry_id):
-            raise SqsFault(
-                "InvalidBatchEntryId",
-                "A batch entry id can only contain alphanumeric characters, hyphens and "
-                "underscores. It can be at most 80 letters long.",
-            )
-        if entry_id in seen:
-            raise SqsFault("BatchEntryIdsNotDistinct", f"Id {entry_id} repeated.")
-        seen.add(entry_id)
+__all__ = ["MessageCalls"]
 
 
 def _per_entry(
@@ -132,7 +75,7 @@ class MessageCalls:
         """SendMessageBatch: each entry stored or failed on its own."""
         with self._service.call("SendMessageBatch"):
             queue = self._service.queue(QueueUrl)
-            _check_batch(Entries, "SendMessageBatchRequestEntry")
+            check_batch(Entries, "SendMessageBatchRequestEntry")
             total = sum(
                 message_size(str(e.get("MessageBody", "")), e.get("MessageAttributes"))
                 for e in Entries
@@ -152,7 +95,7 @@ class MessageCalls:
         attributes = dict(entry.get("MessageAttributes") or {})
         group = entry.get("MessageGroupId")
         delay = entry.get("DelaySeconds")
-        _check_message(queue, entry)
+        check_message(queue, entry)
         text = str(body)
         deduplication = queue.deduplication_id(text, entry.get("MessageDeduplicationId"))
         service = self._service
@@ -171,7 +114,7 @@ class MessageCalls:
             number=number,
             body=text,
             attributes={name: dict(value) for name, value in attributes.items()},
-            system_attributes=_system_attributes(entry.get("MessageSystemAttributes")),
+            system_attributes=system_attributes(entry.get("MessageSystemAttributes")),
             sent_at=now,
             sent_epoch_ms=service.epoch_ms(),
             group_id=group,
@@ -198,20 +141,18 @@ class MessageCalls:
         service = self._service
         with service.call("ReceiveMessage"):
             queue = service.queue(QueueUrl)
-            count = _check_range(
-                "MaxNumberOfMessages", MaxNumberOfMessages, 1, MAX_RECEIVE_MESSAGES
-            )
+            count = check_range("MaxNumberOfMessages", MaxNumberOfMessages, 1, MAX_RECEIVE_MESSAGES)
             wait = queue.number("ReceiveMessageWaitTimeSeconds")
             if WaitTimeSeconds is not None:
-                wait = _check_range("WaitTimeSeconds", WaitTimeSeconds, 0, MAX_WAIT_TIME_SECONDS)
+                wait = check_range("WaitTimeSeconds", WaitTimeSeconds, 0, MAX_WAIT_TIME_SECONDS)
             visibility = queue.number("VisibilityTimeout")
             if VisibilityTimeout is not None:
-                visibility = _check_range(
+                visibility = check_range(
                     "VisibilityTimeout", VisibilityTimeout, 0, MAX_VISIBILITY_TIMEOUT_SECONDS
                 )
             taken = self._take(queue, count, visibility, wait)
             system = {*(AttributeNames or ()), *(MessageSystemAttributeNames or ())}
-            messages = [_received(m, system, MessageAttributeNames) for m in taken]
+            messages = [received(m, system, MessageAttributeNames) for m in taken]
         return ok({"Messages": messages} if messages else {})
 
     def _take(
@@ -246,7 +187,7 @@ class MessageCalls:
         """DeleteMessageBatch, answered per entry."""
         with self._service.call("DeleteMessageBatch"):
             queue = self._service.queue(QueueUrl)
-            _check_batch(Entries, "DeleteMessageBatchRequestEntry")
+            check_batch(Entries, "DeleteMessageBatchRequestEntry")
             return _per_entry(Entries, lambda e: self._delete(queue, e.get("ReceiptHandle", "")))
 
     def _delete(self, queue: StoredQueue, receipt_handle: str) -> dict[str, Any]:
@@ -270,7 +211,7 @@ class MessageCalls:
         """ChangeMessageVisibilityBatch, answered per entry."""
         with self._service.call("ChangeMessageVisibilityBatch"):
             queue = self._service.queue(QueueUrl)
-            _check_batch(Entries, "ChangeMessageVisibilityBatchRequestEntry")
+            check_batch(Entries, "ChangeMessageVisibilityBatchRequestEntry")
             return _per_entry(
                 Entries,
                 lambda e: self._change(
@@ -279,91 +220,10 @@ class MessageCalls:
             )
 
     def _change(self, queue: StoredQueue, receipt_handle: str, seconds: Any) -> dict[str, Any]:
-        seconds = _check_range("VisibilityTimeout", seconds, 0, MAX_VISIBILITY_TIMEOUT_SECONDS)
+        seconds = check_range("VisibilityTimeout", seconds, 0, MAX_VISIBILITY_TIMEOUT_SECONDS)
         owner, message = self._service.message(receipt_handle)
         if owner is not queue:
             raise SqsFault("ReceiptHandleIsInvalid", "The input receipt handle is invalid.")
         queue.change_visibility(message, receipt_handle, seconds, self._service.now())
         self._service.lock.notify_all()  # a message made visible wakes long polls
         return {}
-
-
-def _check_message(queue: StoredQueue, entry: Mapping[str, Any]) -> None:
-    """SQS's checks of one message, answered with the code SQS gives."""
-    body, group = entry.get("MessageBody"), entry.get("MessageGroupId")
-    if queue.fifo and group is None:
-        raise SqsFault("MissingParameter", "The request must contain the parameter MessageGroupId.")
-    try:
-        validate_body(body)
-    except InvalidMessage as error:
-        raise SqsFault("InvalidMessageContents", str(error)) from None
-    limit = queue.number("MaximumMessageSize")
-    try:
-        validate_message(
-            body,
-            entry.get("MessageAttributes"),
-            max_size_bytes=limit,
-            delay_seconds=entry.get("DelaySeconds"),
-            group_id=group,
-            deduplication_id=entry.get("MessageDeduplicationId"),
-            fifo=queue.fifo,
-        )
-    except MessageTooLarge:
-        raise SqsFault(
-            "InvalidParameterValue",
-            f"One or more parameters are invalid. Reason: Message must be shorter than {limit} "
-            "bytes.",
-        ) from None
-    except InvalidMessage as error:
-        raise SqsFault("InvalidParameterValue", str(error)) from None
-
-
-def _system_attributes(given: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """MessageSystemAttributes: only ``AWSTraceHeader`` (a String) exists."""
-    attributes = {name: dict(value) for name, value in (given or {}).items()}
-    for name, value in attributes.items():
-        if name != "AWSTraceHeader" or value.get("DataType") != "String":
-            raise SqsFault(
-                "InvalidParameterValue",
-                f"Message system attribute {name!r} is not supported; only AWSTraceHeader "
-                "(String) is",
-            )
-        if not value.get("StringValue"):
-            raise SqsFault("InvalidParameterValue", "AWSTraceHeader needs a StringValue")
-    return attributes
-
-
-def _received(
-    message: StoredMessage, system: set[str], attribute_names: Sequence[str] | None
-) -> dict[str, Any]:
-    """One entry of ReceiveMessage's ``Messages``, with the attributes asked for."""
-    out: dict[str, Any] = {
-        "MessageId": message.message_id,
-        "ReceiptHandle": message.receipt_handle,
-        "MD5OfBody": body_md5(message.body),
-        "Body": message.body,
-    }
-    if system:
-        available = {
-            "SenderId": SENDER_ID,
-            "SentTimestamp": str(message.sent_epoch_ms),
-            "ApproximateReceiveCount": str(message.receive_count),
-            "ApproximateFirstReceiveTimestamp": str(message.first_receive_epoch_ms),
-            "MessageGroupId": message.group_id,
-            "MessageDeduplicationId": message.deduplication_id,
-            "SequenceNumber": message.sequence_number,
-            "AWSTraceHeader": message.system_attributes.get("AWSTraceHeader", {}).get(
-                "StringValue"
-            ),
-            "DeadLetterQueueSourceArn": message.dead_letter_source_arn,
-        }
-        out["Attributes"] = {
-            name: value
-            for name, value in available.items()
-            if value is not None and ("All" in system or name in system)
-        }
-    selected = select_message_attributes(message.attributes, attribute_names)
-    if selected:
-        out["MessageAttributes"] = selected
-        out["MD5OfMessageAttributes"] = attributes_md5(selected)
-    return out

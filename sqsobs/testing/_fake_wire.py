@@ -1,4 +1,4 @@
-"""What the in-memory SQS says back as boto3 would: errors, checksums, selected attributes.
+"""What the in-memory SQS says back as boto3 would: errors, received messages, checksums.
 
 Errors are botocore's own ``ClientError`` subclasses (``client.exceptions.QueueDoesNotExist``
 ...), with the ``Code`` and ``QueryErrorCode`` that boto3 parses from a real SQS answer, so
@@ -19,16 +19,25 @@ import functools
 import hashlib
 import struct
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqsobs.testing._fake_store import StoredMessage
 
 __all__ = [
+    "SENDER_ID",
     "SqsFault",
     "attributes_md5",
     "body_md5",
     "client_error",
     "client_exceptions",
+    "ok",
+    "received",
     "select_message_attributes",
 ]
+
+#: What ``SenderId`` says on every message.
+SENDER_ID = "AIDAFAKESQSSENDER"
 
 #: The ``Code`` boto3 reports for an error whose model name differs (SQS's query-compatible
 #: codes); any other error's code is its name.
@@ -137,3 +146,45 @@ def select_message_attributes(
         for name, value in attributes.items()
         if name in wanted or (prefixes and name.startswith(prefixes))
     }
+
+
+def ok(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` with the ``ResponseMetadata`` boto3 adds to every successful call."""
+    answer["ResponseMetadata"] = {"HTTPStatusCode": 200, "RetryAttempts": 0}
+    return answer
+
+
+def received(
+    message: StoredMessage, system: set[str], attribute_names: Iterable[str] | None
+) -> dict[str, Any]:
+    """One entry of ReceiveMessage's ``Messages``, with the attributes asked for."""
+    out: dict[str, Any] = {
+        "MessageId": message.message_id,
+        "ReceiptHandle": message.receipt_handle,
+        "MD5OfBody": body_md5(message.body),
+        "Body": message.body,
+    }
+    if system:
+        available = {
+            "SenderId": SENDER_ID,
+            "SentTimestamp": str(message.sent_epoch_ms),
+            "ApproximateReceiveCount": str(message.receive_count),
+            "ApproximateFirstReceiveTimestamp": str(message.first_receive_epoch_ms),
+            "MessageGroupId": message.group_id,
+            "MessageDeduplicationId": message.deduplication_id,
+            "SequenceNumber": message.sequence_number,
+            "AWSTraceHeader": message.system_attributes.get("AWSTraceHeader", {}).get(
+                "StringValue"
+            ),
+            "DeadLetterQueueSourceArn": message.dead_letter_source_arn,
+        }
+        out["Attributes"] = {
+            name: value
+            for name, value in available.items()
+            if value is not None and ("All" in system or name in system)
+        }
+    selected = select_message_attributes(message.attributes, attribute_names)
+    if selected:
+        out["MessageAttributes"] = selected
+        out["MD5OfMessageAttributes"] = attributes_md5(selected)
+    return out
