@@ -6,11 +6,24 @@ Example::
     True
     >>> queue_name("https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo")
     'orders.fifo'
+    >>> is_queue_name("orders.fifo"), is_queue_name("orders queue")
+    (True, False)
 """
 
 from __future__ import annotations
 
-__all__ = ["is_queue_url", "queue_name"]
+import re
+
+__all__ = ["is_queue_name", "is_queue_url", "queue_name"]
+
+#: SQS's rule for a queue name: up to 80 letters, digits, ``-`` and ``_``; ``.fifo`` at the end
+#: of a FIFO queue's (counted in the 80).
+_QUEUE_NAME = re.compile(r"(?=.{1,80}$)[A-Za-z0-9_-]+(?:\.fifo)?")
+
+
+def is_queue_name(name: str) -> bool:
+    """True when ``name`` follows SQS's rule for queue names."""
+    return _QUEUE_NAME.fullmatch(name) is not None
 
 
 def is_queue_url(queue: str) -> bool:

@@ -4,6 +4,7 @@ The tree::
 
     SqsObsError
     ├── ConfigError (also ValueError)        a setting or environment variable is invalid
+    │   └── NoListenersRegistered            run_listeners() found no handler (also RuntimeError)
     ├── MessageError (also ValueError)       a message SQS would reject, caught before sending
     │   ├── MessageTooLarge                  body + attributes exceed the size limit
     │   └── InvalidMessage                   bad characters, attributes, ids, delay ...
@@ -37,6 +38,7 @@ __all__ = [
     "ListenerError",
     "MessageError",
     "MessageTooLarge",
+    "NoListenersRegistered",
     "ProducerClosed",
     "ProducerError",
     "QueueDoesNotExist",
@@ -59,15 +61,34 @@ class SqsObsError(Exception):
 class ConfigError(SqsObsError, ValueError):
     """A setting (argument or environment variable) is invalid.
 
-    ``setting`` names the argument or variable, so the message always says which one.
+    ``setting`` names the argument or variable, so the message always says which one: it reads
+    ``"<setting>: <problem>"``, or ``message`` where a wording users match on is kept (such as
+    sqs-fargate-listener's ``"batch_size must be between 1 and 10, got 11"``).
     """
 
     error_type = "config_error"
 
-    def __init__(self, setting: str, problem: str) -> None:
+    def __init__(self, setting: str, problem: str, *, message: str | None = None) -> None:
         self.setting = setting
         self.problem = problem
-        super().__init__(f"{setting}: {problem}")
+        super().__init__(message or f"{setting}: {problem}")
+
+
+class NoListenersRegistered(ConfigError, RuntimeError):
+    """``run_listeners()`` found no handler registered with ``@sqs_listener``.
+
+    Also a ``RuntimeError``, as sqs-fargate-listener raised here, with its message, so the
+    ``except`` clauses and tests written for it still hold.
+    """
+
+    error_type = "no_listeners"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "sqs_listener",
+            "no handler registered",
+            message="No listeners registered. Did you decorate a function with @sqs_listener?",
+        )
 
 
 class MessageError(SqsObsError, ValueError):

@@ -100,6 +100,18 @@ def test_traced_pair_services_as_in_compose(sqs_server: Any) -> None:
     assert f"handled {sent} orders" in consumed
 
 
+def test_the_batch_listeners_unit_tests_pass_on_the_in_memory_queue() -> None:
+    """examples/test_batch_listener.py: a user's handler tests with sqsobs.testing, no server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-p", "sqsobs.testing.pytest_plugin", str(EXAMPLES / "test_batch_listener.py")],
+        cwd=EXAMPLES.parent, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout, result.stdout
+
+
 def test_examples_need_no_endpoint_when_moto_is_installed() -> None:
     pytest.importorskip("moto")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}

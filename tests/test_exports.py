@@ -70,7 +70,16 @@ SUBPACKAGE_API = {
         "TracingMiddleware",
         "TracingSQSConsumer",
     },
-    "sqsobs.testing": {"EmbeddedSQS", "ServerProcess", "free_port", "wait_until_serving"},
+    "sqsobs.testing": {
+        "DEFAULT_QUEUE_URL",
+        "EmbeddedSQS",
+        "FakeSQS",
+        "FakeSQSQueue",
+        "RunResult",
+        "ServerProcess",
+        "free_port",
+        "wait_until_serving",
+    },
     "sqsobs.cli": {"build_parser", "main"},
 }
 

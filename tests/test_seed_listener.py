@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from sqsobs import sqs_listener
+from sqsobs import ConfigError, sqs_listener
 from sqsobs.listener._registry import clear_listeners, registered_listeners
 from tests.helpers import wait_for, with_queue_urls
 from tests.listener_support import queue_counts
@@ -303,12 +303,20 @@ def test_multiple_queues_in_one_app(
     assert "handler returned a failure" in logs and "notifications-queue" in logs
 
 
+#: What a user puts where the README's configuration example writes ``queue_url="..."``.
+README_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/orders"
+
+
 def test_configuration_example_arguments_reach_the_listener() -> None:
+    # The README's placeholder itself is no queue: refused when the decorator runs, as
+    # sqs-fargate-listener refused it (issue 18: malformed queue URLs fail at decoration).
+    with pytest.raises(ConfigError, match="queue_url"):
+        sqs_listener(queue_url="...")
     clear_listeners()
     try:
 
         @sqs_listener(
-            queue_url="...",
+            queue_url=README_QUEUE,
             mode="batch",
             wait_time=10,
             batch_size=5,
@@ -323,7 +331,7 @@ def test_configuration_example_arguments_reach_the_listener() -> None:
     finally:
         clear_listeners()
     assert (settings.queue_url, settings.mode, settings.wait_time, settings.batch_size) == (
-        "...",
+        README_QUEUE,
         "batch",
         10,
         5,

@@ -31,11 +31,13 @@ from dramatiq_sqs.broker import SQSConsumer
 
 from sqsobs.dramatiq._middleware import TracingMiddleware
 from sqsobs.errors import MessageTooLarge
-from sqsobs.limits import MAX_DELAY_SECONDS
+from sqsobs.limits import MAX_BATCH_ENTRIES, MAX_DELAY_SECONDS
 from sqsobs.producer import BatchProducer, FailedMessage, ProducerSettings
 from sqsobs.telemetry import AWS_TRACE_HEADER
 
 __all__ = ["BatchSQSBroker", "DramatiqMessageTooLarge", "TracingSQSConsumer"]
+
+logger = logging.getLogger(__name__)
 
 
 class DramatiqMessageTooLarge(MessageTooLarge, dramatiq_sqs.MessageTooLarge):  # type: ignore[misc]
@@ -71,8 +73,10 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
     :class:`~sqsobs.producer.ProducerSettings`, with their ``SQSOBS_*`` environment variables);
     per-queue overrides are keyed by dramatiq queue name. Defaults: ``default_batch_interval``
     1.0 s, ``default_idle_timeout`` 0.1 s (0: no idle trigger), ``batch_size`` 10,
-    ``max_buffer_size_per_queue`` 5000, ``max_retry_attempts`` 3. Other keywords go to
-    dramatiq-sqs's ``SQSBroker``.
+    ``max_buffer_size_per_queue`` 5000, ``max_retry_attempts`` 3. A ``batch_size`` argument above
+    10 is used as 10 with a warning, as dramatiq-sqs-batch used it (silently);
+    ``SQSOBS_BATCH_SIZE`` and :class:`~sqsobs.producer.BatchProducer` still refuse it. Other
+    keywords go to dramatiq-sqs's ``SQSBroker``.
 
     Example::
 
@@ -105,6 +109,16 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         xray_trace_header: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        if batch_size is not None and batch_size > MAX_BATCH_ENTRIES:
+            # dramatiq-sqs-batch used min(batch_size, 10) without a word; an application moved
+            # over keeps working, and is told.
+            logger.warning(
+                "BatchSQSBroker: batch_size=%d is above SQS's %d entries per request; using %d",
+                batch_size,
+                MAX_BATCH_ENTRIES,
+                MAX_BATCH_ENTRIES,
+            )
+            batch_size = MAX_BATCH_ENTRIES
         # The settings keywords are passed on by name (a test keeps them equal to the fields).
         settings = ProducerSettings.pick(locals())
         # Every message is validated before it is buffered, so botocore's own parameter check

@@ -1,8 +1,13 @@
 """An optional HTTP health endpoint for container health checks (``health_check_port``).
 
 ``GET /health`` answers 200 ``{"status": "ok"}`` while every listener on the port runs, and 503
-``{"status": "draining"}`` once shutdown began; ``GET /metrics`` answers each listener's counts as
-JSON (for Prometheus metrics, use :func:`sqsobs.configure_telemetry`).
+``{"status": "draining"}`` once shutdown began. ``GET /metrics`` answers JSON in
+sqs-fargate-listener's flat shape (``queue_url``, ``mode``, ``worker_threads``,
+``uptime_seconds``, ``messages_processed``, ``messages_failed``, ``messages_filtered``), which
+probes and dashboards built for it read, plus ``listeners``: each listener's own counts. With
+several listeners on the port the counts and ``worker_threads`` add up, ``uptime_seconds`` is the
+longest, and ``queue_url`` and ``mode`` are the first listener's. (For Prometheus metrics, use
+:func:`sqsobs.configure_telemetry`.)
 
 A listener given ``health_check_port`` joins the server on that port when it starts (the first
 one starts it) and leaves when it has stopped (the last one stops it), so listeners given the
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -39,7 +45,8 @@ class HealthServer:
     """Serves /health and /metrics for ``listeners`` on ``port`` (0: any free port)."""
 
     def __init__(self, port: int, listeners: Sequence[Listener], host: str = "0.0.0.0") -> None:
-        self._listeners = list(listeners)
+        # Each listener, with when it joined (``time.monotonic()``): its uptime's start.
+        self._listeners = {listener: time.monotonic() for listener in listeners}
         self._lock = threading.Lock()
         owner = self
 
@@ -68,26 +75,25 @@ class HealthServer:
     def add(self, listener: Listener) -> None:
         """Report on ``listener`` too."""
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners.setdefault(listener, time.monotonic())
 
     def remove(self, listener: Listener) -> int:
         """Stop reporting on ``listener``; return how many listeners are left."""
         with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners.pop(listener, None)
             return len(self._listeners)
 
     def answer(self, path: str) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) for ``path``."""
         route = path.split("?", 1)[0]
         with self._lock:
-            listeners = list(self._listeners)
+            joined = dict(self._listeners)
         if route == "/health":
-            if all(listener.running for listener in listeners):
+            if all(listener.running for listener in joined):
                 return 200, {"status": "ok"}
             return 503, {"status": "draining"}
         if route == "/metrics":
-            return 200, {"listeners": [_metrics(listener) for listener in listeners]}
+            return 200, _metrics(joined, time.monotonic())
         return 404, {"error": "not found"}
 
     def start(self) -> HealthServer:
@@ -107,13 +113,30 @@ class HealthServer:
         self._server.server_close()
 
 
-def _metrics(listener: Listener) -> dict[str, Any]:
+def _metrics(joined: dict[Listener, float], now: float) -> dict[str, Any]:
+    """sqs-fargate-listener's flat keys over every listener, then each listener's detail."""
+    detail = [_detail(listener, now - since) for listener, since in joined.items()]
+    first = detail[0] if detail else {"queue_url": "", "mode": ""}
+    return {
+        "queue_url": first["queue_url"],
+        "mode": first["mode"],
+        "worker_threads": sum(entry["worker_threads"] for entry in detail),
+        "uptime_seconds": max((entry["uptime_seconds"] for entry in detail), default=0.0),
+        "messages_processed": sum(entry["succeeded"] for entry in detail),
+        "messages_failed": sum(entry["failed"] for entry in detail),
+        "messages_filtered": sum(entry["filtered"] for entry in detail),
+        "listeners": detail,
+    }
+
+
+def _detail(listener: Listener, uptime_seconds: float) -> dict[str, Any]:
     return {
         "name": listener.name,
         "queue_url": listener.queue_url,
         "mode": listener.settings.mode,
         "worker_threads": listener.settings.worker_threads,
         "running": listener.running,
+        "uptime_seconds": round(uptime_seconds, 1),
         **listener.stats.snapshot(),
     }
 

@@ -29,6 +29,15 @@ class SqsMessage:
 
     ``attributes`` holds the system attributes (``ApproximateReceiveCount``, ``SentTimestamp``,
     ``MessageGroupId`` ...) and ``raw`` (alias ``md``) the message exactly as boto3 returned it.
+
+    Built by hand (in a handler's unit test), it takes sqs-fargate-listener's dataclass fields,
+    by position or keyword, ``md`` included, or sqsobs' keywords with ``raw=``; messages with
+    the same five fields are equal, as that dataclass's were.
+
+    Example::
+
+        SqsMessage("m-1", "rh-1", '{"id": 7}', {"ApproximateReceiveCount": "1"}, {})
+        SqsMessage(message_id="m-1", receipt_handle="rh-1", body='{"id": 7}', raw={})
     """
 
     __slots__ = (
@@ -44,20 +53,24 @@ class SqsMessage:
 
     def __init__(
         self,
-        *,
         message_id: str,
         receipt_handle: str,
         body: str,
         attributes: Mapping[str, Any] | None = None,
+        md: Mapping[str, Any] | None = None,
+        *,
         raw: Mapping[str, Any] | None = None,
         received_at: float = 0.0,
         context: Context | None = None,
     ) -> None:
+        if md is not None and raw is not None and md is not raw:
+            raise TypeError("SqsMessage takes md or raw (the same field), not both")
         self.message_id = message_id
         self.receipt_handle = receipt_handle
         self.body = body
         self.attributes: Mapping[str, Any] = attributes or {}
-        self.raw: Mapping[str, Any] = raw if raw is not None else {}
+        given = raw if raw is not None else md
+        self.raw: Mapping[str, Any] = given if given is not None else {}
         #: ``time.monotonic()`` when the listener received the message.
         self.received_at = received_at
         self._context = context
@@ -137,6 +150,18 @@ class SqsMessage:
     def context(self) -> Context | None:
         """The producer's trace context carried by the message, if any."""
         return self._context
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.message_id, self.receipt_handle, self.body, self.attributes, self.raw)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SqsMessage):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        # Consistent with __eq__, and keeps messages usable as dict keys and set members.
+        return hash((self.message_id, self.receipt_handle))
 
     def __repr__(self) -> str:
         return f"SqsMessage(message_id={self.message_id!r}, receive_count={self.receive_count})"

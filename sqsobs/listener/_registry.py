@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, TypeVar
 
+from sqsobs.errors import NoListenersRegistered
 from sqsobs.listener._listener import Listener
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._settings import settings_from
@@ -105,8 +106,11 @@ def sqs_listener(
             return True
     """
     options = dict(locals())
-    # Fail at decoration for a bad explicit argument, naming it (the queue may come later).
-    settings_from({**options, "queue_url": queue_url or "deferred"}, environ={})
+    # Fail at decoration for a bad explicit argument (a malformed queue URL too), naming it;
+    # without one, the queue may come from QUEUE_URL when the listener starts.
+    settings_from(
+        {**options, "queue_url": "deferred" if queue_url is None else queue_url}, environ={}
+    )
 
     def register(func: F) -> F:
         with _registry_lock:
@@ -147,11 +151,12 @@ def run_listeners(
     starts; a missing queue or denied access raises before polling begins. Listeners given the
     same ``health_check_port`` share one health endpoint. With ``block=False`` the started
     listeners are returned at once and the caller stops them. Returns the listeners (stopped,
-    when ``block`` is true).
+    when ``block`` is true). With no listener registered it raises
+    :class:`~sqsobs.errors.NoListenersRegistered` (a ``ConfigError`` and a ``RuntimeError``).
     """
     specs = registered_listeners()
     if not specs:
-        raise RuntimeError("no listeners registered: decorate a function with @sqs_listener")
+        raise NoListenersRegistered
     if configure_logs:
         _configure_logs()
     listeners = [spec.build() for spec in specs]

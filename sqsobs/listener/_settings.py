@@ -4,8 +4,10 @@
 :meth:`ListenerSettings.resolve` all take exactly its fields. The environment variables are
 sqs-fargate-listener's (``QUEUE_URL``, ``WAIT_TIME``, ``BATCH_SIZE``, ``VISIBILITY_SECS``,
 ``MAX_EXTEND``, ``WORKER_THREADS``, ``IDLE_SLEEP_MAX``) plus ``POLLER_THREADS`` and
-``SHUTDOWN_TIMEOUT``. A bad value (not a number, outside SQS's range) raises
-:class:`~sqsobs.errors.ConfigError` naming the argument or variable, when the listener is built.
+``SHUTDOWN_TIMEOUT``. A bad value (not a number, outside SQS's range, a malformed queue URL)
+raises :class:`~sqsobs.errors.ConfigError` naming the argument or variable, when the listener is
+built; for the arguments sqs-fargate-listener checked, in its words (``"batch_size must be
+between 1 and 10, got 11"``), so tests written for it still match.
 
 Example::
 
@@ -19,9 +21,11 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqsobs._backoff import Backoff
 from sqsobs._settings import resolve, setting
+from sqsobs._urls import is_queue_name, is_queue_url
 from sqsobs.errors import ConfigError
 from sqsobs.limits import (
     MAX_RECEIVE_MESSAGES,
@@ -30,7 +34,7 @@ from sqsobs.limits import (
     is_fifo_queue,
 )
 
-__all__ = ["MODES", "ListenerSettings", "settings_from"]
+__all__ = ["MODES", "ListenerSettings", "check_queue", "settings_from"]
 
 #: The two handler styles.
 MODES = ("batch", "per_message")
@@ -38,6 +42,60 @@ MODES = ("batch", "per_message")
 _MAX_WORKERS = 1024
 _MAX_PORT = 65535
 _MAX_VISIBILITY = MAX_VISIBILITY_TIMEOUT_SECONDS
+
+
+#: The arguments sqs-fargate-listener's decorator checked: their errors keep its wording,
+#: ``"<argument> must be ..."``; the range it gave for those it bounded on both sides.
+_FARGATE_CHECKED = frozenset(
+    {"mode", "batch_size", "wait_time", "visibility_secs", "max_extend", "worker_threads"}
+)
+_FARGATE_RANGES = {"batch_size": (1, MAX_RECEIVE_MESSAGES), "wait_time": (0, MAX_WAIT_TIME_SECONDS)}
+
+
+def check_queue(setting: str, queue: str) -> str:
+    """``queue`` without surrounding blanks, if it is a queue URL or a queue name.
+
+    A URL is ``http://`` or ``https://`` with a host, its path ending in the queue's name
+    (``https://sqs.us-east-1.amazonaws.com/123456789012/orders``, ElasticMQ's
+    ``http://localhost:9324/queue/orders``); a name follows SQS's rule. Anything else raises
+    :class:`~sqsobs.errors.ConfigError` naming ``setting``, before any call to SQS.
+    """
+    queue = queue.strip()
+    if not queue:
+        raise ConfigError(
+            setting,
+            "no queue given",
+            message="queue_url is required (or set QUEUE_URL env var): a queue URL or name",
+        )
+    if "://" in queue and not is_queue_url(queue):
+        problem = f"must start with http:// or https://, got: {queue!r}"
+        raise ConfigError(setting, problem, message=f"{setting} {problem} (or be a queue name)")
+    if is_queue_url(queue):
+        parts = urlsplit(queue)
+        name = parts.path.rsplit("/", 1)[-1]
+        if not parts.hostname or not is_queue_name(name):
+            raise ConfigError(
+                setting, f"must be a queue URL ending in the queue's name, got {queue!r}"
+            )
+    elif not is_queue_name(queue):
+        raise ConfigError(
+            setting,
+            f"must be a queue URL or a queue name (up to 80 letters, digits, - and _, "
+            f"ending in .fifo for a FIFO queue), got {queue!r}",
+        )
+    return queue
+
+
+def _in_fargate_words(error: ConfigError, overrides: Mapping[str, Any]) -> ConfigError:
+    """``error`` in sqs-fargate-listener's words if it checked that argument, else as it is."""
+    name, value = error.setting, overrides.get(error.setting)
+    if name not in _FARGATE_CHECKED or value is None:  # from a variable, or sqsobs' own option
+        return error
+    problem = error.problem
+    if name in _FARGATE_RANGES and isinstance(value, int) and not isinstance(value, bool):
+        low, high = _FARGATE_RANGES[name]
+        problem = f"must be between {low} and {high}, got {value!r}"
+    return ConfigError(name, problem, message=f"{name} {problem}")
 
 
 def _port(name: str, value: Any) -> int | None:
@@ -65,7 +123,8 @@ class ListenerSettings:
         "",
         env="QUEUE_URL",
         shown_default="—",
-        doc="queue URL or name (names resolved with GetQueueUrl)",
+        doc="queue URL (`http://` or `https://`) or name (resolved with GetQueueUrl); "
+        "anything else fails when the decorator runs",
     )
     mode: str = setting("batch", choices=MODES, doc='`"batch"` or `"per_message"`')
     wait_time: int = setting(
@@ -94,7 +153,8 @@ class ListenerSettings:
         env="MAX_EXTEND",
         minimum=0,
         maximum=_MAX_VISIBILITY,
-        doc="most seconds of extension beyond the first timeout",
+        doc="most seconds of extension beyond the first timeout; `0`: no extension (a "
+        "handler outliving `visibility_secs` lets its message be delivered again)",
     )
     worker_threads: int = setting(
         4,
@@ -143,8 +203,9 @@ class ListenerSettings:
         None,
         parse=_port,
         shown_default="off",
-        doc="`GET /health` (200 running, 503 draining) and `GET /metrics` (counts as JSON) "
-        "on this port; listeners given the same port share it",
+        doc="`GET /health` (200 running, 503 draining) and `GET /metrics` (counts as JSON, "
+        "sqs-fargate-listener's keys and each listener's) on this port; listeners given the "
+        "same port share it",
     )
     trace_empty_receives: bool = setting(
         False, doc="also trace receives that returned nothing (always counted)"
@@ -170,11 +231,12 @@ class ListenerSettings:
         ``overrides`` are field names; None means "not given". ``environ`` defaults to
         ``os.environ``.
         """
-        settings = resolve(cls, overrides, environ=environ)
-        queue = settings.queue_url.strip()
-        if not queue:
-            raise ConfigError("queue_url", "no queue given: pass queue_url= or set QUEUE_URL")
-        return dataclasses.replace(settings, queue_url=queue)
+        try:
+            settings = resolve(cls, overrides, environ=environ)
+        except ConfigError as error:
+            raise _in_fargate_words(error, overrides) from None
+        source = "queue_url" if overrides.get("queue_url") is not None else "QUEUE_URL"
+        return dataclasses.replace(settings, queue_url=check_queue(source, settings.queue_url))
 
     def backoff_seconds(self, receive_count: int) -> int:
         """Visibility for a failed message: base * 2^(receive_count-1), capped at the maximum."""

@@ -99,8 +99,19 @@ class ServerProcess:
         """Extra ``subprocess.Popen`` options (``cwd``, ``env``) for the child."""
         return {}
 
+    @property
+    def running(self) -> bool:
+        """True while the server process this object started is alive."""
+        return self.process is not None and self.process.poll() is None
+
     def start(self: _S, timeout_seconds: float = 30.0) -> _S:
-        """Start the server and wait until it answers HTTP."""
+        """Start the server and wait until it answers HTTP; on a running server, do nothing.
+
+        So ``with EmbeddedSQS().start() as server:`` runs one server, as ``with EmbeddedSQS()``
+        does (``__enter__`` calls ``start()``). A server that was stopped starts anew.
+        """
+        if self.running:
+            return self
         cmd = [sys.executable, "-m", self.module, "--host", self.host, "--port", str(self.port)]
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **self.popen_options()
