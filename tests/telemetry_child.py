@@ -35,8 +35,9 @@ from typing import Any
 
 import sqsobs
 from sqsobs.telemetry import catalog
+from sqsobs.telemetry._extraction import extract_context
 from sqsobs.telemetry._instruments import get_instruments
-from sqsobs.telemetry._propagation import extract_context, inject_context
+from sqsobs.telemetry._propagation import inject_context
 from sqsobs.telemetry._spans import (
     KINDS,
     OP_CREATE,

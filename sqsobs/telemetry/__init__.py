@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import typing
 
+from sqsobs.telemetry._extraction import MAX_CONTEXT_VALUE_LENGTH, extract_context
 from sqsobs.telemetry._instruments import INSTRUMENTATION_NAME, Instruments, get_instruments
 from sqsobs.telemetry._propagation import (
-    MAX_CONTEXT_VALUE_LENGTH,
+    FIELD_ALL,
     REASON_ATTRIBUTE_TAKEN,
     REASON_ERROR,
     REASON_INVALID,
     REASON_MALFORMED,
     REASON_NO_ROOM,
     REASON_NO_ROOM_BYTES,
-    extract_context,
+    Injection,
     inject_context,
+    inject_context_fields,
     inject_context_size,
 )
 from sqsobs.telemetry._spans import (
@@ -87,7 +89,9 @@ __all__ = [
     "ATTR_SERVER_ADDRESS",
     "ATTR_SERVER_PORT",
     "AWS_TRACE_HEADER",
+    "FIELD_ALL",
     "INSTRUMENTATION_NAME",
+    "Injection",
     "Instruments",
     "KINDS",
     "MAX_CONTEXT_VALUE_LENGTH",
@@ -114,6 +118,7 @@ __all__ = [
     "get_instruments",
     "get_tracer",
     "inject_context",
+    "inject_context_fields",
     "inject_context_size",
     "messaging_attributes",
     "metric_attributes",

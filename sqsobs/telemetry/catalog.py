@@ -20,6 +20,7 @@ __all__ = [
     "ATTR_FLUSH_REASON",
     "ATTR_OPERATION_NAME",
     "ATTR_OPERATION_TYPE",
+    "ATTR_PROPAGATION_FIELD",
     "ATTR_PROPAGATION_REASON",
     "ATTR_SYSTEM",
     "BATCH_BYTES",
@@ -65,6 +66,9 @@ ATTR_OPERATION_TYPE = "messaging.operation.type"
 ATTR_ERROR_TYPE = "error.type"
 ATTR_FLUSH_REASON = "sqsobs.flush.reason"
 ATTR_PROPAGATION_REASON = "sqsobs.propagation.reason"
+#: The propagator field left out (``traceparent``, ``tracestate``, ``baggage`` ...; ``all`` when
+#: the propagator failed), or the one found malformed (``AWSTraceHeader`` too).
+ATTR_PROPAGATION_FIELD = "sqsobs.propagation.field"
 
 #: Bucket boundaries the messaging semantic conventions advise for durations, in seconds.
 DURATION_BUCKETS_SECONDS: tuple[float, ...] = (
@@ -200,10 +204,10 @@ MAX_EXTEND_EXCEEDED = MetricSpec(
 
 # --- both ------------------------------------------------------------------------------------
 PROPAGATION_SKIPPED = MetricSpec(
-    "sqsobs.propagation.skipped", "counter", "{message}",
-    "Messages whose trace context was not injected (no room, attribute taken, invalid) or not"
-    " extracted (malformed), by sqsobs.propagation.reason.",
-    (*_QUEUE, ATTR_PROPAGATION_REASON), "both",
+    "sqsobs.propagation.skipped", "counter", "{field}",
+    "Trace-context fields left out of a message (no room, attribute taken, invalid) or ignored"
+    " on receipt (malformed), by sqsobs.propagation.reason and sqsobs.propagation.field.",
+    (*_QUEUE, ATTR_PROPAGATION_REASON, ATTR_PROPAGATION_FIELD), "both",
 )  # fmt: skip
 
 #: Every instrument, in the order of the docs' metric table (docs/telemetry.md).
