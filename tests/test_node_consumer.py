@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,28 +50,31 @@ def user_attributes(count: int) -> dict[str, Any]:
     return {f"user{i}": {"DataType": "String", "StringValue": f"v{i}"} for i in range(count)}
 
 
-def run_consumer(app: Path, endpoint_url: str, queue_url: str, count: int) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        ["node", str(app / "consumer.js"), queue_url, str(count)],
-        env={**os.environ, "AWS_ENDPOINT_URL": endpoint_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+Consumer = Callable[[str, int], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def node_consumer(node_app: Path, sqs_server: SqsServer) -> Consumer:
+    """Run the Node consumer on a queue until it handled ``count`` messages; its spans."""
+
+    def run(queue_url: str, count: int) -> list[dict[str, Any]]:
+        result = subprocess.run(
+            ["node", str(node_app / "consumer.js"), queue_url, str(count)],
+            env={**os.environ, "AWS_ENDPOINT_URL": sqs_server.endpoint_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+    return run
 
 
 @pytest.mark.parametrize("carrier", ["traceparent", "AWSTraceHeader"])
 def test_a_node_consumer_lands_in_the_producers_trace(
-    node_app: Path,
-    sqs_server: SqsServer,
-    make_client: Any,
-    queue_name: str,
-    queue_url: str,
-    otel: Any,
-    carrier: str,
+    node_consumer: Consumer, make_client: Any, queue_url: str, otel: Any, carrier: str
 ) -> None:
     # The documented setup: BatchProducer's defaults; 10 user attributes leave no room for
     # traceparent, so only AWSTraceHeader carries the context.
@@ -82,6 +86,7 @@ def test_a_node_consumer_lands_in_the_producers_trace(
         futures = [producer.send(queue_url, f"m{i}", attributes=attributes) for i in range(3)]
     assert all(future.result(10) for future in futures)
     trace_id = f"{request.get_span_context().trace_id:032x}"
+    queue_name = queue_url.rsplit("/", 1)[-1]
     creates = {
         f"{span.context.span_id:016x}"
         for span in otel.spans()
@@ -89,7 +94,7 @@ def test_a_node_consumer_lands_in_the_producers_trace(
     }
     assert len(creates) == 3
 
-    spans = run_consumer(node_app, sqs_server.endpoint_url, queue_url, 3)
+    spans = node_consumer(queue_url, 3)
     processes = [span for span in spans if span["name"] == f"process {queue_name}"]
     assert len(processes) == 3
     assert {span["traceId"] for span in processes} == {trace_id}

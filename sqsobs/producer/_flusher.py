@@ -107,26 +107,21 @@ class Flusher:
         buffers = self.buffers
         with buffers.lock:
             work, wake = buffers.collect(time.monotonic())
-            depths = buffers.take_depth_reports()
-            if not work and not depths:
+            if not work:
                 if not buffers.state.flushing:
                     return False
                 timeout = None if wake == NEVER else max(wake - time.monotonic(), 0.0)
                 buffers.wakeup.wait(timeout)
                 return True
-        for buffer, delta in depths:
-            buffer.telemetry.depth(delta)
         for item in work:
             self._dispatch(item)
         return True
 
     def _dispatch(self, item: FlushWork | RetryWork) -> None:
         if isinstance(item, RetryWork):
-            item.buffer.telemetry.depth(-len(item.group.messages))
             self.pool.submit(self._run_retry, item.buffer, item.group)
             return
         buffer, telemetry = item.buffer, item.buffer.telemetry
-        telemetry.depth(-item.count)
         telemetry.flushed(item.reason.value, item.splits)
         attributes = messaging_attributes(OP_FLUSH, telemetry.name)
         attributes[ATTR_FLUSH_REASON] = item.reason.value

@@ -96,17 +96,13 @@ class Intake:
         future: Future[str] = Future()
         message = PendingMessage(entry, size, future, span.get_span_context(), time.monotonic())
         try:
-            depth = self._buffers.accept(
-                buffer, message, self._settings.buffer_full_timeout_seconds
-            )
+            self._buffers.accept(buffer, message, self._settings.buffer_full_timeout_seconds)
         except ProducerError as exc:
             record_error(span, exc)
             span.end()
             self._rejected(buffer, exc)
             raise
         span.end()
-        if depth:
-            telemetry.depth(depth)
         return future
 
     def _open_queue(self, key: str) -> QueueBuffer:

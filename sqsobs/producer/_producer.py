@@ -38,6 +38,7 @@ from sqsobs.producer._sender import BatchSender
 from sqsobs.producer._settings import ProducerSettings
 from sqsobs.producer._settle import OnFailure, Settler
 from sqsobs.telemetry import get_instruments, get_tracer
+from sqsobs.telemetry.catalog import BUFFER_DEPTH
 
 __all__ = ["BatchProducer"]
 
@@ -122,6 +123,8 @@ class BatchProducer:
         self._tracer = get_tracer(tracer_provider)
         self._instruments = get_instruments(meter_provider)
         self._buffers = Buffers(self.settings)
+        # Read at each collection, held weakly, silent once closed.
+        self._instruments.observe(BUFFER_DEPTH, self._buffers, Buffers.depths)
         self._intake = Intake(
             self._buffers, self._tracer, self._instruments, resolve=self._resolve_queue
         )

@@ -60,8 +60,6 @@ class QueueBuffer:
     flush_reason: FlushReason = FlushReason.MANUAL
     #: ``send()`` calls waiting for room.
     waiters: int = 0
-    #: Buffer-depth change not yet recorded in the metric.
-    depth_unreported: int = 0
     last_flush_time: float | None = None
 
     def futures(self) -> list[Future[str]]:

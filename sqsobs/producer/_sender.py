@@ -23,7 +23,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
 from sqsobs.producer._classify import Failure, call_failure, classify
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._telemetry import QueueTelemetry
-from sqsobs.telemetry import record_error
+from sqsobs.telemetry import record_error, set_request_id
 
 __all__ = ["BatchSender", "SendOutcome"]
 
@@ -76,8 +76,10 @@ class BatchSender:
             telemetry.call(time.perf_counter() - started, failure.kind)
             span.record_exception(exc)
             record_error(span, failure.kind)
+            set_request_id(span, exc)
             span.end()
             return SendOutcome([], [(m, failure) for m in batch], span.get_span_context())
+        set_request_id(span, response)
         delivered, failures = classify(batch, response)
         # The call itself worked; entry failures are counted per message by the caller.
         telemetry.call(time.perf_counter() - started, None)

@@ -49,16 +49,17 @@ class QueueTelemetry:
         self.name = name
         self.url = url
         self.create_name = span_name(OP_CREATE, name)
-        self.create_attrs = messaging_attributes(OP_CREATE, name)
+        self.create_attrs = messaging_attributes(OP_CREATE, name, queue_url=url)
         self.flush_name = span_name(OP_FLUSH, name)
         self.send_name = span_name(OP_SEND, name)
         self.retry_name = span_name(OP_RETRY, name)
         self.base = metric_attributes(BUFFER_DEPTH, name)
-        self._sent_ok = metric_attributes(SENT_MESSAGES, name, operation=OP_SEND)
-        self._duration_ok = metric_attributes(OPERATION_DURATION, name, operation=OP_SEND)
+        self._sent_ok = metric_attributes(SENT_MESSAGES, name, operation=OP_SEND, queue_url=url)
+        self._duration_ok = metric_attributes(
+            OPERATION_DURATION, name, operation=OP_SEND, queue_url=url
+        )
         self._errors: dict[tuple[str, str], dict[str, Any]] = {}
         self._reasons: dict[str, dict[str, Any]] = {}
-        self._depth = instruments.updown(BUFFER_DEPTH)
         self._sent = instruments.counter(SENT_MESSAGES)
         self._failed = instruments.counter(MESSAGES_FAILED)
         self._rejected = instruments.counter(MESSAGES_REJECTED)
@@ -79,14 +80,11 @@ class QueueTelemetry:
         attrs = self._errors.get((spec.name, kind))
         if attrs is None:
             operation = OP_SEND if ATTR_OPERATION_NAME in spec.attributes else None
-            attrs = metric_attributes(spec, self.name, operation=operation, error_type=kind)
+            attrs = metric_attributes(
+                spec, self.name, operation=operation, error_type=kind, queue_url=self.url
+            )
             self._errors[(spec.name, kind)] = attrs
         return attrs
-
-    def depth(self, delta: int) -> None:
-        """Messages entered (+) or left (-) the buffer."""
-        if delta:
-            self._depth.add(delta, self.base)
 
     def flushed(self, reason: str, splits: int) -> None:
         """One flush, and the byte-limit splits it needed."""

@@ -22,7 +22,12 @@ from __future__ import annotations
 import typing
 
 from sqsobs.telemetry._extraction import MAX_CONTEXT_VALUE_LENGTH, extract_context
-from sqsobs.telemetry._instruments import INSTRUMENTATION_NAME, Instruments, get_instruments
+from sqsobs.telemetry._instruments import (
+    INSTRUMENTATION_NAME,
+    SCHEMA_URL,
+    Instruments,
+    get_instruments,
+)
 from sqsobs.telemetry._propagation import (
     FIELD_ALL,
     REASON_ATTRIBUTE_TAKEN,
@@ -41,6 +46,7 @@ from sqsobs.telemetry._spans import (
     ATTR_MESSAGE_ID,
     ATTR_OPERATION_TYPE,
     ATTR_QUEUE_URL,
+    ATTR_REQUEST_ID,
     ATTR_SERVER_ADDRESS,
     ATTR_SERVER_PORT,
     KINDS,
@@ -54,11 +60,14 @@ from sqsobs.telemetry._spans import (
     OP_RETRY,
     OP_SEND,
     OPERATION_TYPES,
+    aws_request_id,
     error_type,
     get_tracer,
+    message_link,
     messaging_attributes,
     metric_attributes,
     record_error,
+    set_request_id,
     span_name,
 )
 from sqsobs.telemetry._xray import AWS_TRACE_HEADER, xray_trace_header
@@ -86,6 +95,7 @@ __all__ = [
     "ATTR_MESSAGE_ID",
     "ATTR_OPERATION_TYPE",
     "ATTR_QUEUE_URL",
+    "ATTR_REQUEST_ID",
     "ATTR_SERVER_ADDRESS",
     "ATTR_SERVER_PORT",
     "AWS_TRACE_HEADER",
@@ -111,7 +121,9 @@ __all__ = [
     "REASON_MALFORMED",
     "REASON_NO_ROOM",
     "REASON_NO_ROOM_BYTES",
+    "SCHEMA_URL",
     "Telemetry",
+    "aws_request_id",
     "configure_telemetry",
     "error_type",
     "extract_context",
@@ -120,9 +132,11 @@ __all__ = [
     "inject_context",
     "inject_context_fields",
     "inject_context_size",
+    "message_link",
     "messaging_attributes",
     "metric_attributes",
     "record_error",
+    "set_request_id",
     "span_name",
     "xray_trace_header",
 ]
