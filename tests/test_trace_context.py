@@ -165,3 +165,29 @@ def test_a_plain_body_is_its_own_unwrapped_body() -> None:
     plain = SqsMessage(message_id="m", receipt_handle="r", body='{"Type": "Notification"}')
     assert plain.sns_notification is None
     assert plain.unwrapped_body == '{"Type": "Notification"}'
+
+
+def test_without_create_spans_the_callers_context_is_the_creation_context(
+    make_client: Any, queue_name: str, queue_url: str, otel: Any
+) -> None:
+    assert ProducerSettings.resolve(environ={}).create_spans is True
+    assert ProducerSettings.resolve(environ={"SQSOBS_CREATE_SPANS": "false"}).create_spans is False
+    with (
+        BatchProducer(make_client(), create_spans=False, flush_at_exit=False) as producer,
+        get_tracer().start_as_current_span("request") as request,
+    ):
+        futures = [producer.send(queue_url, f"m{i}") for i in range(3)]
+    assert all(f.result(10) for f in futures)
+    caller = request.get_span_context()
+    assert spans_named(otel, f"create {queue_name}") == []
+    (send,) = spans_named(otel, f"send {queue_name}")
+    assert {link.context.span_id for link in send.links} == {caller.span_id}
+    assert send.context.trace_id == caller.trace_id
+    seen = consume(make_client, queue_url, 3)
+    for message in seen.messages:
+        parent = message.raw["MessageAttributes"]["traceparent"]["StringValue"].split("-")[2]
+        assert parent == f"{caller.span_id:016x}"
+        assert f"Parent={caller.span_id:016x}" in message.attributes["AWSTraceHeader"]
+    processes = spans_named(otel, f"process {queue_name}")
+    assert {p.parent.span_id for p in processes} == {caller.span_id}
+    assert seen.trace_ids == [caller.trace_id] * 3

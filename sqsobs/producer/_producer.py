@@ -68,7 +68,7 @@ class BatchProducer:
     MessageId (or to the error that says why it was not sent). A queue's buffer goes out when
     it is full, after its batch interval or idle timeout, or on :meth:`flush`.
 
-    Every keyword from ``default_batch_interval`` to ``xray_trace_header`` is a setting: a field
+    Every keyword from ``default_batch_interval`` to ``create_spans`` is a setting: a field
     of :class:`~sqsobs.producer.ProducerSettings`, which documents its environment variable,
     default and bounds (an argument wins over the environment, the environment over the
     default). The other arguments are objects:
@@ -110,6 +110,7 @@ class BatchProducer:
         shutdown_timeout_seconds: float | None = None,
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
+        create_spans: bool | None = None,
         on_failure: OnFailure | None = None,
         queue_url_resolver: Callable[[str], str] | None = None,
         tracer_provider: TracerProvider | None = None,

@@ -137,6 +137,12 @@ class ProducerSettings:
         "X-Ray and the OTel Java agent); when off, only on messages whose `traceparent` did "
         "not fit",
     )
+    create_spans: bool = setting(
+        True,
+        env="SQSOBS_CREATE_SPANS",
+        doc="a `create` span per message; when off, the caller's active context is the creation "
+        "context injected into the message (and linked from the `send` span)",
+    )
 
     @classmethod
     def resolve(
