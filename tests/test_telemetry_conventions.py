@@ -8,13 +8,17 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from sqsobs import BatchProducer, Listener
+from sqsobs.errors import ProducerClosed, SqsObsError
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.producer._telemetry import QueueTelemetry
 from sqsobs.telemetry import SCHEMA_URL, get_instruments
 from sqsobs.telemetry._spans import get_tracer
 from sqsobs.telemetry.catalog import (
     CONSUMED_MESSAGES,
+    MESSAGES_REJECTED,
     OPERATION_DURATION,
     POLL_DURATION,
     PROCESS_DURATION,
@@ -206,3 +210,26 @@ def test_empty_long_polls_stay_out_of_the_operation_duration(
     assert sum(p.count for p in polls) >= 3
     assert max(p.max for p in polls) >= 0.9  # empty long polls waited their 1 s
     assert POLL_DURATION.buckets is not None and POLL_DURATION.buckets[-1] >= 20.0
+
+
+def test_rejections_before_the_queue_is_known_never_label_a_metric_with_the_raw_argument(
+    make_client: Any, otel: Any
+) -> None:
+    account_url = "https://sqs.eu-west-1.amazonaws.com/987654321098/missing-orders"
+    garbage = "order #42 for alice@example.com"
+    producer = BatchProducer(make_client(), flush_at_exit=False)
+    try:
+        for key in (account_url, garbage, "missing-named"):
+            with pytest.raises(SqsObsError):
+                producer.send(key, "m")
+    finally:
+        producer.close()
+    closed = BatchProducer(make_client(), flush_at_exit=False)
+    closed.close()
+    with pytest.raises(ProducerClosed):
+        closed.send("https://sqs.us-east-1.amazonaws.com/123456789012/late-orders", "m")
+    labels = {
+        p.attributes["messaging.destination.name"] for p in otel.points(MESSAGES_REJECTED.name)
+    }
+    assert {"missing-orders", "unknown", "missing-named", "late-orders"} <= labels
+    assert not [label for label in labels if "/" in label or " " in label or "@" in label]

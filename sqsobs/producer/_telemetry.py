@@ -11,8 +11,10 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from sqsobs._urls import is_queue_url, queue_name
 from sqsobs.telemetry import (
     OP_CREATE,
     OP_FLUSH,
@@ -39,7 +41,12 @@ from sqsobs.telemetry.catalog import (
     MetricSpec,
 )
 
-__all__ = ["QueueTelemetry", "count_rejected"]
+__all__ = ["UNKNOWN_QUEUE", "QueueTelemetry", "count_rejected", "rejected_destination"]
+
+#: ``messaging.destination.name`` of a refusal whose argument names no well-formed queue.
+UNKNOWN_QUEUE = "unknown"
+# SQS's queue-name rules: 1-80 of letters, digits, hyphens and underscores (.fifo for FIFO).
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
 class QueueTelemetry:
@@ -130,8 +137,27 @@ class QueueTelemetry:
         self._rejected.add(1, self._with_error(MESSAGES_REJECTED, kind))
 
 
-def count_rejected(instruments: Instruments, destination: str, kind: str) -> None:
-    """A message refused at ``send()`` before its queue was known."""
+def count_rejected(instruments: Instruments, key: str, kind: str) -> None:
+    """A message refused at ``send()`` before its queue was known (see
+    :func:`rejected_destination` for the label it gets)."""
     instruments.counter(MESSAGES_REJECTED).add(
-        1, metric_attributes(MESSAGES_REJECTED, destination, error_type=kind)
+        1, metric_attributes(MESSAGES_REJECTED, rejected_destination(key), error_type=kind)
     )
+
+
+def rejected_destination(key: str) -> str:
+    """The queue name ``key`` (what ``send()`` was given) stands for, safe as a metric label.
+
+    A queue URL gives its queue's name (never the URL: it holds the account id); a well-formed
+    queue name is kept; anything else is :data:`UNKNOWN_QUEUE`, so arbitrary text never becomes
+    a label (nor a new series per value).
+
+    Example::
+
+        >>> rejected_destination("https://sqs.us-east-1.amazonaws.com/123456789012/orders")
+        'orders'
+        >>> rejected_destination("order #42")
+        'unknown'
+    """
+    name = queue_name(key) if is_queue_url(key) else key
+    return name if _QUEUE_NAME.fullmatch(name) else UNKNOWN_QUEUE
