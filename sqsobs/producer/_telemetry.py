@@ -20,6 +20,7 @@ from sqsobs.telemetry import (
     OP_FLUSH,
     OP_RETRY,
     OP_SEND,
+    OP_SPLIT,
     Instruments,
     messaging_attributes,
     metric_attributes,
@@ -58,6 +59,7 @@ class QueueTelemetry:
         self.create_name = span_name(OP_CREATE, name)
         self.create_attrs = messaging_attributes(OP_CREATE, name, queue_url=url)
         self.flush_name = span_name(OP_FLUSH, name)
+        self.split_name = span_name(OP_SPLIT, name)
         self.send_name = span_name(OP_SEND, name)
         self.retry_name = span_name(OP_RETRY, name)
         self.base = metric_attributes(BUFFER_DEPTH, name)

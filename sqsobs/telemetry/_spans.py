@@ -3,7 +3,7 @@
 Span names are ``"{messaging.operation.name} {queue}"``; ``messaging.system`` is ``aws_sqs``;
 ``messaging.operation.type`` is one of create / send / receive / process / settle. Span kinds follow
 the conventions for batch publishing with per-message "create" spans: create is PRODUCER, send,
-receive and settle calls are CLIENT, process is CONSUMER, flush and retry are INTERNAL.
+receive and settle calls are CLIENT, process is CONSUMER, flush, split and retry are INTERNAL.
 
 Example::
 
@@ -66,6 +66,7 @@ __all__ = [
     "OP_RELEASE",
     "OP_RETRY",
     "OP_SEND",
+    "OP_SPLIT",
     "aws_request_id",
     "error_type",
     "get_tracer",
@@ -91,6 +92,7 @@ OP_DELETE = "delete"
 OP_HEARTBEAT = "heartbeat"
 OP_RELEASE = "release"
 OP_FLUSH = "flush"
+OP_SPLIT = "split"
 OP_RETRY = "retry"
 
 #: messaging.operation.type per operation name (None: an sqsobs-internal span).
@@ -105,6 +107,7 @@ OPERATION_TYPES: dict[str, str | None] = {
     OP_HEARTBEAT: None,
     OP_RELEASE: "settle",
     OP_FLUSH: None,
+    OP_SPLIT: None,
     OP_RETRY: None,
 }
 
@@ -118,6 +121,7 @@ KINDS: dict[str, SpanKind] = {
     OP_HEARTBEAT: SpanKind.CLIENT,
     OP_RELEASE: SpanKind.CLIENT,
     OP_FLUSH: SpanKind.INTERNAL,
+    OP_SPLIT: SpanKind.INTERNAL,
     OP_RETRY: SpanKind.INTERNAL,
 }
 
