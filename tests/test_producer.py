@@ -155,9 +155,10 @@ def test_mixed_sizes_near_the_byte_limit_all_arrive_and_splits_are_counted(
         flush = flushes[split.parent.span_id]
         assert flush.start_time <= split.start_time <= split.end_time <= flush.end_time
         assert split.attributes["sqsobs.split.reason"] == "batch_payload_limit"
-        assert split.attributes["sqsobs.split.sent_batches"] == flush.attributes[
-            "sqsobs.flush.batches"
-        ]
+        assert (
+            split.attributes["sqsobs.split.sent_batches"]
+            == flush.attributes["sqsobs.flush.batches"]
+        )
 
 
 def test_oversized_message_is_rejected_at_send_and_nothing_is_buffered(
