@@ -9,6 +9,7 @@ import weakref
 from typing import Any
 
 from sqsobs import BatchProducer, Listener
+from sqsobs.telemetry import get_instruments
 from sqsobs.telemetry.catalog import BUFFER_DEPTH, INFLIGHT
 from sqsobs.types import SqsMessage
 from tests.helpers import wait_for
@@ -85,3 +86,35 @@ def test_inflight_is_what_the_handlers_hold_and_stops_with_the_listener(
     del listener
     gc.collect()
     assert engine() is None
+
+
+class _Owner:
+    """Something a gauge reads."""
+
+
+def test_an_owner_that_died_unforgotten_stops_reporting(otel: Any) -> None:
+    instruments = get_instruments()
+    owner = _Owner()
+    attributes = {"messaging.system": "aws_sqs", "messaging.destination.name": "gauge-owner"}
+    instruments.observe(BUFFER_DEPTH, owner, lambda _: [(7, attributes)])
+    assert gauge(otel, BUFFER_DEPTH, "gauge-owner") == [7]
+    del owner
+    gc.collect()
+    assert gauge(otel, BUFFER_DEPTH, "gauge-owner") == []
+
+
+def test_an_owner_that_fails_to_read_is_skipped_not_raised(otel: Any) -> None:
+    instruments = get_instruments()
+    broken, fine = _Owner(), _Owner()
+
+    def explode(_: Any) -> list[tuple[float, dict[str, str]]]:
+        raise RuntimeError("the state is gone")
+
+    instruments.observe(BUFFER_DEPTH, broken, explode)
+    instruments.observe(
+        BUFFER_DEPTH, fine, lambda _: [(1, {"messaging.destination.name": "gauge-fine"})]
+    )
+    assert gauge(otel, BUFFER_DEPTH, "gauge-fine") == [1]
+    instruments.forget(BUFFER_DEPTH, broken)
+    instruments.forget(BUFFER_DEPTH, fine)
+    assert gauge(otel, BUFFER_DEPTH, "gauge-fine") == []

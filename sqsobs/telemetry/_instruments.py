@@ -50,16 +50,19 @@ SCHEMA_URL = "https://opentelemetry.io/schemas/1.43.0"
 
 
 class _Observed:
-    """The owners an observable instrument reads at each collection, each held weakly."""
+    """The owners an observable instrument reads at each collection, each held weakly.
+
+    Dead owners are pruned when found, never from a weakref callback: the garbage collector may
+    run one in the middle of this class's own dictionary work.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owners: dict[int, tuple[weakref.ref[Any], Callable[[Any], Reading]]] = {}
 
     def add(self, owner: Any, read: Callable[[Any], Reading]) -> None:
-        key = id(owner)
         with self._lock:
-            self._owners[key] = (weakref.ref(owner, lambda _: self._drop(key)), read)
+            self._owners[id(owner)] = (weakref.ref(owner), read)
 
     def remove(self, owner: Any) -> None:
         with self._lock:
@@ -67,25 +70,26 @@ class _Observed:
             if found is not None and found[0]() is owner:
                 del self._owners[id(owner)]
 
-    def _drop(self, key: int) -> None:
-        with self._lock:
-            found = self._owners.get(key)
-            if found is not None and found[0]() is None:
-                del self._owners[key]
-
     def __call__(self, options: CallbackOptions) -> list[Observation]:
         with self._lock:
-            owners = list(self._owners.values())
+            owners = list(self._owners.items())
         observations: list[Observation] = []
-        for ref, read in owners:
+        for key, (ref, read) in owners:
             owner = ref()
             if owner is None:
+                self._prune(key, ref)
                 continue
             try:
                 observations.extend(Observation(value, dict(attrs)) for value, attrs in read(owner))
             except Exception:  # telemetry never breaks anything; this owner is skipped once
                 logger.debug("reading %r for a gauge failed", owner, exc_info=True)
         return observations
+
+    def _prune(self, key: int, ref: weakref.ref[Any]) -> None:
+        with self._lock:
+            found = self._owners.get(key)
+            if found is not None and found[0] is ref:
+                del self._owners[key]
 
 
 class Instruments:
