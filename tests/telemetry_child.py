@@ -36,8 +36,9 @@ from typing import Any
 
 import sqsobs
 from sqsobs.telemetry import catalog
+from sqsobs.telemetry._extraction import extract_context
 from sqsobs.telemetry._instruments import get_instruments
-from sqsobs.telemetry._propagation import extract_context, inject_context
+from sqsobs.telemetry._propagation import inject_context
 from sqsobs.telemetry._spans import (
     KINDS,
     OP_CREATE,
@@ -88,8 +89,17 @@ def record_catalog(queue: str) -> None:
             inst.counter(spec).add(3, attrs)
         elif spec.kind == "updown_counter":
             inst.updown(spec).add(2, attrs)
+        elif spec.kind == "observable_updown_counter":
+            inst.observe(spec, _READ_ALWAYS, lambda _, attrs=attrs: [(2, attrs)])
         else:
             inst.histogram(spec).record(0.3, attrs)
+
+
+class _Source:
+    """An owner the observable instruments read for the whole child process."""
+
+
+_READ_ALWAYS = _Source()
 
 
 def emit_spans(count: int, queue: str, *, log: bool = False) -> None:

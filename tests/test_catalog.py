@@ -151,9 +151,14 @@ def test_the_generated_metric_table_has_a_row_per_catalog_entry() -> None:
 # --- instruments on an in-memory SDK -----------------------------------------------------------
 
 
+class _Owner:
+    """Something an observable instrument reads (held weakly by the instruments)."""
+
+
 def test_instruments_record_with_catalog_name_kind_unit_buckets_and_attributes(otel: Any) -> None:
     queue = "catalog-instruments"
     inst = get_instruments()
+    owners = _Owner()
     for spec in CATALOG:
         attrs = metric_attributes(spec, queue, operation=_operation(spec), **_extras(spec))
         if spec.kind == "counter":
@@ -161,6 +166,8 @@ def test_instruments_record_with_catalog_name_kind_unit_buckets_and_attributes(o
         elif spec.kind == "updown_counter":
             inst.updown(spec).add(5, attrs)
             inst.updown(spec).add(-1, attrs)
+        elif spec.kind == "observable_updown_counter":
+            inst.observe(spec, owners, lambda _, attrs=attrs: [(4, attrs)])
         else:
             inst.histogram(spec).record(0.02, attrs)
     found = {}

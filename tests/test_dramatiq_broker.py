@@ -175,6 +175,33 @@ def test_failing_actor_marks_the_process_span_failed(make_broker: BrokerFactory,
     assert attempts == [1]
 
 
+def test_worker_process_spans_record_the_process_duration(
+    make_broker: BrokerFactory, otel: Any
+) -> None:
+    broker = make_broker(default_batch_interval=0)
+
+    def work(fail: bool) -> None:
+        time.sleep(0.05)
+        if fail:
+            raise ValueError("nope")
+
+    actor = dramatiq.actor(broker=broker, queue_name="timed", max_retries=0)(work)
+    actor.send(False)
+    actor.send(True)
+    name = f"{broker.namespace}_timed"
+    with running_worker(broker):
+        assert wait_for(
+            lambda: len([s for s in otel.spans() if s.name == f"process {name}"]) == 2, timeout=20
+        )
+    queue = {"messaging.destination.name": name, "messaging.operation.name": "process"}
+    points = otel.points("messaging.process.duration", **queue)
+    assert sum(p.count for p in points) == 2
+    failed = [p for p in points if p.attributes.get("error.type") == "ValueError"]
+    assert len(failed) == 1 and failed[0].count == 1
+    assert all(p.min >= 0.04 for p in points)
+    assert all(p.attributes["server.address"] for p in points)
+
+
 def test_oversized_message_raises_both_error_types(make_broker: BrokerFactory) -> None:
     broker = make_broker()
     actor = dramatiq.actor(broker=broker, actor_name="big", queue_name="big")(lambda s: None)

@@ -92,3 +92,27 @@ def test_fifo_long_poll_does_not_stall_deletes(
     elapsed = time.monotonic() - start
     poller.join()
     assert elapsed < 0.5
+
+
+def test_send_message_batch_keeps_each_entry_aws_trace_header(
+    sqs_client: Any, queue_url: str
+) -> None:
+    """moto 5.2.5's SendMessageBatch drops MessageSystemAttributes (real SQS keeps them)."""
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    system = {"AWSTraceHeader": {"DataType": "String", "StringValue": header}}
+    response = sqs_client.send_message_batch(
+        QueueUrl=queue_url,
+        Entries=[
+            {"Id": "0", "MessageBody": "traced", "MessageSystemAttributes": system},
+            {"Id": "1", "MessageBody": "plain"},
+        ],
+    )
+    assert not response.get("Failed")
+    received = sqs_client.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
+        MessageSystemAttributeNames=["AWSTraceHeader"],
+    )["Messages"]
+    headers = {m["Body"]: (m.get("Attributes") or {}).get("AWSTraceHeader") for m in received}
+    assert headers == {"traced": header, "plain": None}

@@ -61,7 +61,10 @@ def test_producer_to_handler_is_one_trace(
     assert all(span.context.trace_id == trace_id for span in processes)
     receive_ids = {span.context.span_id for span in receives}
     for span in processes:
-        assert {link.context.span_id for link in span.links} <= receive_ids
+        # One link to its receive, one to its creation context (also its parent).
+        linked = {link.context.span_id for link in span.links}
+        assert len(linked & receive_ids) == 1
+        assert linked - receive_ids == {span.parent.span_id}
         assert span.attributes["messaging.message.id"]
     linked = {link.context.span_id for span in receives for link in span.links}
     assert linked == create_ids

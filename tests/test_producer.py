@@ -146,14 +146,19 @@ def test_mixed_sizes_near_the_byte_limit_all_arrive_and_splits_are_counted(
     assert (
         otel.total("sqsobs.producer.batch.splits", **{"messaging.destination.name": name}) == splits
     )
-    split_events = [
-        event
-        for span in otel.spans()
-        if span.name == f"flush {name}"
-        for event in span.events
-        if event.name == "split"
-    ]
-    assert split_events and all(e.attributes["sqsobs.split.batches"] >= 2 for e in split_events)
+    # A split is a span: a child of its flush, covering the packing decision, with the counts.
+    flushes = {s.context.span_id: s for s in otel.spans() if s.name == f"flush {name}"}
+    split_spans = [s for s in otel.spans() if s.name == f"split {name}"]
+    assert split_spans and all(s.attributes["sqsobs.split.batches"] >= 2 for s in split_spans)
+    assert sum(s.attributes["sqsobs.split.count"] for s in split_spans) == splits
+    for split in split_spans:
+        flush = flushes[split.parent.span_id]
+        assert flush.start_time <= split.start_time <= split.end_time <= flush.end_time
+        assert split.attributes["sqsobs.split.reason"] == "batch_payload_limit"
+        assert (
+            split.attributes["sqsobs.split.sent_batches"]
+            == flush.attributes["sqsobs.flush.batches"]
+        )
 
 
 def test_oversized_message_is_rejected_at_send_and_nothing_is_buffered(

@@ -141,7 +141,7 @@ def test_settings_argument_beats_environment_beats_default() -> None:
     assert (defaults.default_batch_interval, defaults.default_idle_timeout) == (1.0, 0.1)
     assert (defaults.batch_size, defaults.max_buffer_size_per_queue) == (10, 5000)
     assert defaults.max_retry_attempts == 3 and defaults.flush_at_exit is True
-    assert defaults.xray_trace_header is False
+    assert defaults.xray_trace_header is True  # AWSTraceHeader by default (issue 17)
     with pytest.raises(ConfigError, match="batch_size"):
         ProducerSettings.resolve(batch_size=11, environ={})
     with pytest.raises(ConfigError, match="SQSOBS_IDLE_TIMEOUT"):
@@ -176,7 +176,8 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "retry_backoff_max_seconds": 20.0,
         "shutdown_timeout_seconds": 30.0,
         "flush_at_exit": True,
-        "xray_trace_header": False,
+        "xray_trace_header": True,
+        "create_spans": True,
     }
     assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
     rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
@@ -196,6 +197,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "SQSOBS_SHUTDOWN_TIMEOUT",
         "SQSOBS_FLUSH_AT_EXIT",
         "SQSOBS_XRAY_TRACE_HEADER",
+        "SQSOBS_CREATE_SPANS",
     }
 
 

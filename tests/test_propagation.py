@@ -11,7 +11,10 @@ from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from sqsobs.limits import attribute_size
+from sqsobs.telemetry._extraction import extract_context
 from sqsobs.telemetry._propagation import (
     REASON_ATTRIBUTE_TAKEN,
     REASON_ERROR,
@@ -19,7 +22,6 @@ from sqsobs.telemetry._propagation import (
     REASON_MALFORMED,
     REASON_NO_ROOM,
     REASON_NO_ROOM_BYTES,
-    extract_context,
     inject_context,
 )
 from sqsobs.telemetry._spans import KINDS, OP_CREATE, OP_PROCESS, get_tracer, span_name
@@ -103,21 +105,59 @@ def test_ten_user_attributes_stay_intact_and_the_skip_is_counted(
     assert skipped(otel, queue_name, REASON_MALFORMED) == 0  # absent is not malformed
 
 
-def test_fields_are_all_or_nothing(otel: Any, queue_name: str) -> None:
-    # traceparent alone fits beside 9 user attributes; traceparent + baggage does not.
-    nine = user_attributes(9)
-    with producer_span(queue_name):
-        assert inject_context(nine, destination=queue_name) is True
-    assert len(nine) == 10 and "traceparent" in nine
+def skipped_field(otel: Any, queue: str, reason: str, field: str) -> float:
+    return float(
+        otel.total(
+            PROPAGATION_SKIPPED.name,
+            **{
+                "messaging.destination.name": queue,
+                "sqsobs.propagation.reason": reason,
+                "sqsobs.propagation.field": field,
+            },
+        )
+    )
+
+
+def test_fields_go_in_by_priority_traceparent_first(otel: Any, queue_name: str) -> None:
+    # 9 user attributes + baggage: traceparent takes the last slot, baggage is left out.
     token = otel_context.attach(baggage.set_baggage("k", "v"))
     try:
-        nine_again = user_attributes(9)
-        with producer_span(queue_name):
-            assert inject_context(nine_again, destination=queue_name) is False
+        nine = user_attributes(9)
+        with producer_span(queue_name) as create:
+            assert inject_context(nine, destination=queue_name) is True
     finally:
         otel_context.detach(token)
-    assert nine_again == user_attributes(9)
+    assert set(nine) == {*user_attributes(9), "traceparent"}
+    parent = nine["traceparent"]["StringValue"].split("-")[2]
+    assert parent == f"{create.get_span_context().span_id:016x}"
+    assert skipped_field(otel, queue_name, REASON_NO_ROOM, "baggage") == 1
+    assert skipped_field(otel, queue_name, REASON_NO_ROOM, "traceparent") == 0
     assert skipped(otel, queue_name, REASON_NO_ROOM) == 1
+
+
+def test_tracestate_follows_traceparent_and_baggage_comes_last(otel: Any, queue_name: str) -> None:
+    state = TraceState([("vendor", "opaque")])
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1), trace_state=state)
+    context = baggage.set_baggage("k", "v", trace.set_span_in_context(NonRecordingSpan(remote)))
+    eight = user_attributes(8)
+    assert inject_context(eight, destination=queue_name, context=context) is True
+    assert set(eight) - set(user_attributes(8)) == {"traceparent", "tracestate"}
+    assert skipped_field(otel, queue_name, REASON_NO_ROOM, "baggage") == 1
+    # Room for traceparent and baggage but not tracestate (bytes): tracestate is the one left.
+    roomy: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    inject_context(fields, destination="probe", context=context)
+    sizes = {key: attribute_size(key, value) for key, value in fields.items()}
+    room = sizes["traceparent"] + sizes["baggage"]
+    assert inject_context(roomy, destination=queue_name, context=context, room_bytes=room)
+    assert set(roomy) == {"traceparent", "baggage"}
+    assert skipped_field(otel, queue_name, REASON_NO_ROOM_BYTES, "tracestate") == 1
+    # No room for traceparent: tracestate alone would be useless and goes with it; baggage fits.
+    nine = user_attributes(9)
+    assert inject_context(nine, destination=queue_name, context=context, room_bytes=50) is False
+    assert set(nine) - set(user_attributes(9)) == {"baggage"}
+    assert skipped_field(otel, queue_name, REASON_NO_ROOM_BYTES, "traceparent") == 1
+    assert skipped_field(otel, queue_name, REASON_NO_ROOM_BYTES, "tracestate") == 2
 
 
 def test_user_traceparent_wins_and_byte_room_is_respected(otel: Any, queue_name: str) -> None:

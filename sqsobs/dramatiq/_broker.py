@@ -107,6 +107,7 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         shutdown_timeout_seconds: float | None = None,
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
+        create_spans: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size > MAX_BATCH_ENTRIES:

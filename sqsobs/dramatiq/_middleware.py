@@ -2,7 +2,8 @@
 
 The span's parent is the producer's ``create {queue}`` span, read from the SQS message
 attributes (W3C ``traceparent``) or the ``AWSTraceHeader`` system attribute, so the actor's work
-belongs to the trace of the request that enqueued it. A failing actor marks the span failed.
+belongs to the trace of the request that enqueued it. A failing actor marks the span failed. Each
+call's duration is recorded in ``messaging.process.duration`` (``error.type`` when it failed).
 :class:`BatchSQSBroker` installs the middleware and receives messages with their attributes;
 for a plain ``SQSBroker`` the span still appears, as a new trace.
 
@@ -15,21 +16,28 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from sqsobs._urls import queue_name
 from sqsobs.telemetry import (
     OP_PROCESS,
+    error_type,
     extract_context,
+    get_instruments,
     get_tracer,
     messaging_attributes,
+    metric_attributes,
     record_error,
 )
+from sqsobs.telemetry.catalog import PROCESS_DURATION
 
 __all__ = ["TracingMiddleware", "sqs_queue_name"]
 
@@ -66,6 +74,18 @@ def _carrier(message: Any) -> dict[str, Any]:
     return carrier
 
 
+@dataclass
+class _Running:
+    """One actor call under way: its span, the context token, and what its duration needs."""
+
+    message_id: str
+    span: Span
+    token: object
+    queue: str
+    queue_url: str | None
+    started: float
+
+
 class TracingMiddleware(dramatiq.Middleware):
     """Opens a ``process {queue}`` span around each actor call, parented on the producer.
 
@@ -75,12 +95,18 @@ class TracingMiddleware(dramatiq.Middleware):
         broker.add_middleware(TracingMiddleware(), before=type(broker.middleware[0]))
     """
 
-    def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
         self._tracer = get_tracer(tracer_provider)
+        self._durations = get_instruments(meter_provider).histogram(PROCESS_DURATION)
         self._local = threading.local()
 
-    def _stack(self) -> list[tuple[str, Span, object]]:
-        stack: list[tuple[str, Span, object]] | None = getattr(self._local, "stack", None)
+    def _stack(self) -> list[_Running]:
+        stack: list[_Running] | None = getattr(self._local, "stack", None)
         if stack is None:
             stack = self._local.stack = []
         return stack
@@ -89,13 +115,14 @@ class TracingMiddleware(dramatiq.Middleware):
         """Start the span and make it current for the actor."""
         try:
             queue = sqs_queue_name(message)
+            queue_url = _queue_url(message)
             carrier = _carrier(message)
             parent = extract_context(carrier, destination=queue) if carrier else None
             message_id = carrier.get("MessageId")
             attributes = messaging_attributes(
                 OP_PROCESS,
                 queue,
-                queue_url=_queue_url(message),
+                queue_url=queue_url,
                 message_id=message_id if isinstance(message_id, str) else None,
             )
             attributes[ATTR_ACTOR] = str(message.actor_name)
@@ -106,7 +133,10 @@ class TracingMiddleware(dramatiq.Middleware):
                 attributes=attributes,
             )
             token = otel_context.attach(trace.set_span_in_context(span))
-            self._stack().append((str(message.message_id), span, token))
+            running = _Running(
+                str(message.message_id), span, token, queue, queue_url, time.perf_counter()
+            )
+            self._stack().append(running)
         except Exception:  # tracing must never stop a message from being processed
             logger.debug("could not start the process span", exc_info=True)
 
@@ -127,14 +157,30 @@ class TracingMiddleware(dramatiq.Middleware):
 
     def _finish(self, message: Any, exception: BaseException | None, *, skipped: bool) -> None:
         stack = self._stack()
-        if not stack or stack[-1][0] != str(message.message_id):
+        if not stack or stack[-1].message_id != str(message.message_id):
             return
-        _, span, token = stack.pop()
+        running = stack.pop()
+        span = running.span
         try:
             if exception is not None:
                 record_error(span, exception)
             if skipped:
                 span.set_attribute("sqsobs.dramatiq.skipped", True)
+            else:
+                self._record_duration(running, exception)
             span.end()
         finally:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            otel_context.detach(running.token)  # type: ignore[arg-type]
+
+    def _record_duration(self, running: _Running, exception: BaseException | None) -> None:
+        kind = error_type(exception) if exception is not None else None
+        self._durations.record(
+            time.perf_counter() - running.started,
+            metric_attributes(
+                PROCESS_DURATION,
+                running.queue,
+                operation=OP_PROCESS,
+                error_type=kind,
+                queue_url=running.queue_url,
+            ),
+        )

@@ -32,7 +32,7 @@ from sqsobs.limits import MAX_BATCH_ENTRIES
 from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, delete_batch
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._telemetry import ListenerTelemetry, creation_context
-from sqsobs.telemetry import OP_DELETE, OP_RELEASE, error_type
+from sqsobs.telemetry import OP_DELETE, OP_RELEASE, error_type, message_link
 
 __all__ = ["Acker"]
 
@@ -147,7 +147,6 @@ class Acker:
                 self._send(batch, operation)
             except Exception:  # never lose the thread; the messages come back on their own
                 logger.exception("settling %d message(s) on %s failed", len(batch), self._queue_url)
-                self._telemetry.settled(len(batch))
             finally:
                 with self._cond:
                     self._busy = False
@@ -191,16 +190,21 @@ class Acker:
         if self._before_send is not None:
             self._before_send([item.handle for item in batch])
         try:
-            links = [item.creation for item in batch if item.creation is not None]
-            with self._telemetry.call_span(operation, len(batch), links):
+            links = [
+                message_link(item.creation, item.message_id)
+                for item in batch
+                if item.creation is not None
+            ]
+            with self._telemetry.call_span(operation, len(batch), links) as span:
                 outcome = self._call(batch, operation)
+                self._telemetry.call_result(span, operation, outcome)
         except SqsError as error:
             self._whole_call_failed(batch, operation, error)
             return
         by_handle = {item.handle: item for item in batch}
         retry = [by_handle[h] for h, (_, retryable) in outcome.failed.items() if retryable]
         retry = [item for item in retry if item.attempts + 1 < self._max_attempts]
-        self._record(operation, outcome, len(retry))
+        self._record(operation, outcome, {item.handle for item in retry})
         if retry:
             self._requeue(retry, operation)
 
@@ -210,14 +214,13 @@ class Acker:
         entries = [(item.handle, item.visibility) for item in batch]
         return change_visibility_batch(self._client, self._queue_url, entries)
 
-    def _record(self, operation: str, outcome: BatchOutcome, retried: int) -> None:
-        final_failures = len(outcome.failed) - retried
+    def _record(self, operation: str, outcome: BatchOutcome, retried: set[str]) -> None:
         if operation == OP_DELETE:
             self._telemetry.deletes(len(outcome.succeeded))
-            for code, retryable in outcome.failed.values():
-                if not retryable:
+            # Failed for good: refused, or retryable with no attempt left.
+            for handle, (code, _) in outcome.failed.items():
+                if handle not in retried:
                     self._telemetry.deletes(1, code)
-        self._telemetry.settled(len(outcome.succeeded) + final_failures)
         if outcome.failed:
             logger.warning(
                 "%s on %s: %d of %d entries failed (%s); %d will be retried",
@@ -226,7 +229,7 @@ class Acker:
                 len(outcome.failed),
                 len(outcome.succeeded) + len(outcome.failed),
                 sorted({code for code, _ in outcome.failed.values()}),
-                retried,
+                len(retried),
             )
 
     def _whole_call_failed(self, batch: list[_Item], operation: str, error: SqsError) -> None:
@@ -237,7 +240,6 @@ class Acker:
         lost = len(batch) - len(retry)
         if operation == OP_DELETE and lost:
             self._telemetry.deletes(lost, kind)
-        self._telemetry.settled(lost)
         logger.warning(
             "%s of %d message(s) on %s failed (%s); %s",
             operation,

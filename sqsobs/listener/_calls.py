@@ -18,16 +18,18 @@ from typing import Any
 
 from sqsobs.errors import translate_client_error
 from sqsobs.limits import MAX_BATCH_ENTRIES
+from sqsobs.telemetry import aws_request_id
 
 __all__ = ["BatchOutcome", "change_visibility_batch", "chunks", "delete_batch"]
 
 
 @dataclass
 class BatchOutcome:
-    """Receipt handles that succeeded, and the failed ones with (code, retryable)."""
+    """Receipt handles that succeeded, the failed ones with (code, retryable), the request id."""
 
     succeeded: list[str] = field(default_factory=list)
     failed: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    request_id: str | None = None
 
 
 def chunks(items: Sequence[Any], size: int = MAX_BATCH_ENTRIES) -> list[Sequence[Any]]:
@@ -80,7 +82,7 @@ def _spent(code: str) -> bool:
 
 
 def _outcome(response: dict[str, Any], handles: Sequence[str]) -> BatchOutcome:
-    outcome = BatchOutcome()
+    outcome = BatchOutcome(request_id=aws_request_id(response))
     answered: set[int] = set()
     for entry in response.get("Successful", []) or []:
         index = int(entry["Id"])

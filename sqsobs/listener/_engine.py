@@ -116,6 +116,7 @@ class Engine:
     def start(self) -> None:
         """Start every thread, named ``sqsobs-{queue}-{part}``."""
         tag = f"sqsobs-{self.name}"
+        self.telemetry.observe_inflight(self.heartbeat)
         self.heartbeat.start(f"{tag}-heartbeat")
         self.acker.start(f"{tag}-acker")
         if self.loop is not None:
@@ -140,6 +141,7 @@ class Engine:
         remaining = max(_MIN_FLUSH_SECONDS, deadline - time.monotonic())
         flushed = self.acker.stop(remaining)
         self.heartbeat.stop(_HEARTBEAT_STOP_SECONDS)
+        self.telemetry.stop_observing()
         if self.loop is not None:
             self.loop.stop()
         return finished and flushed

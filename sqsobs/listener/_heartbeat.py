@@ -185,8 +185,9 @@ class Heartbeat:
         """One ChangeMessageVisibilityBatch; return True if it should be retried soon."""
         sent_at = self._clock()
         try:
-            with self._telemetry.call_span(OP_HEARTBEAT, len(batch)):
+            with self._telemetry.call_span(OP_HEARTBEAT, len(batch)) as span:
                 outcome = change_visibility_batch(self._client, self._queue_url, batch)
+                self._telemetry.call_result(span, OP_HEARTBEAT, outcome)
         except SqsError as error:
             kind = error_type(error)
             self._telemetry.heartbeats(len(batch), kind)

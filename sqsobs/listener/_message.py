@@ -19,6 +19,8 @@ from typing import Any
 
 from opentelemetry.context import Context
 
+from sqsobs._sns import sns_envelope
+
 __all__ = ["SqsMessage"]
 
 _UNSET: Any = object()
@@ -43,6 +45,7 @@ class SqsMessage:
     __slots__ = (
         "_context",
         "_json",
+        "_sns",
         "attributes",
         "body",
         "message_id",
@@ -75,6 +78,7 @@ class SqsMessage:
         self.received_at = received_at
         self._context = context
         self._json: Any = _UNSET
+        self._sns: Any = _UNSET
 
     @classmethod
     def from_boto(
@@ -109,6 +113,24 @@ class SqsMessage:
             return self.json, None
         except ValueError as error:
             return None, error
+
+    @property
+    def sns_notification(self) -> Mapping[str, Any] | None:
+        """The SNS envelope when SNS delivered the message without raw delivery, else None.
+
+        Its ``Message`` is the publisher's body (see :attr:`unwrapped_body`), ``TopicArn`` the
+        topic, ``MessageAttributes`` the publisher's attributes (``{"Type", "Value"}``).
+        """
+        if self._sns is _UNSET:
+            self._sns = sns_envelope(self.body)
+        envelope: Mapping[str, Any] | None = self._sns
+        return envelope
+
+    @property
+    def unwrapped_body(self) -> str:
+        """The publisher's body: the SNS envelope's ``Message``, else :attr:`body` itself."""
+        envelope = self.sns_notification
+        return str(envelope["Message"]) if envelope is not None else self.body
 
     def message_attributes(self) -> dict[str, Any]:
         """MessageAttributes simplified to ``{name: value}`` (str, or bytes for Binary)."""

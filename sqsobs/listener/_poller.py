@@ -34,7 +34,7 @@ from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._stats import ListenerStats
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.listener._workers import WorkerPool
-from sqsobs.telemetry import error_type, extract_context
+from sqsobs.telemetry import aws_request_id, error_type, extract_context
 
 __all__ = ["Poller"]
 
@@ -113,11 +113,13 @@ class Poller:
         count = self._settings.batch_size if self._settings.mode == "batch" else slots
         started_ns = time.time_ns()
         started = time.perf_counter()
-        raw = self._receive_message(count, started)
+        raw, request_id = self._receive_message(count, started, started_ns)
         duration = time.perf_counter() - started
         if not raw:
             traced = self._settings.trace_empty_receives
-            self._telemetry.empty_receive(duration, started_ns, traced=traced)
+            self._telemetry.empty_receive(
+                duration, started_ns, traced=traced, request_id=request_id
+            )
             return [], None
         now = time.monotonic()
         queue = self._telemetry.queue
@@ -125,13 +127,16 @@ class Poller:
             SqsMessage.from_boto(m, received_at=now, context=extract_context(m, destination=queue))
             for m in raw
         ]
-        receive = self._telemetry.received(messages, started_ns, duration)
+        receive = self._telemetry.received(messages, started_ns, duration, request_id)
         self._heartbeat.track(messages)
         self._stats.add(received=len(messages))
         return messages, receive
 
-    def _receive_message(self, count: int, started: float) -> list[dict[str, Any]]:
-        """One ReceiveMessage call: the raw messages; a failure is counted and raised translated."""
+    def _receive_message(
+        self, count: int, started: float, started_ns: int
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One ReceiveMessage call: the raw messages and the request id; a failure is recorded
+        (metrics and a failed ``receive`` span) and raised translated."""
         try:
             with suppress_other_instrumentation():  # sqsobs' receive span describes the call
                 response = self._client.receive_message(
@@ -144,10 +149,11 @@ class Poller:
                 )
         except Exception as error:
             translated = translate_client_error(error, operation="ReceiveMessage")
-            self._telemetry.poll_error(error_type(translated), time.perf_counter() - started)
+            translated.__cause__ = error  # as `raise from` sets it: the span reads the request id
+            self._telemetry.poll_error(translated, time.perf_counter() - started, started_ns)
             raise translated from error
         messages: list[dict[str, Any]] = response.get("Messages") or []
-        return messages
+        return messages, aws_request_id(response)
 
     def _dispatch(self, messages: list[SqsMessage], receive: SpanContext | None) -> int:
         """Queue the work for ``messages``; return how many workers it takes."""

@@ -234,13 +234,11 @@ class HandlerRunner:
         self._heartbeat.untrack(messages)
         self._telemetry.handler_failures(len(messages), kind)
         self._stats.add(failed=len(messages))
+        # Without a retry backoff it is left as it is: visible when its visibility runs out.
         if self._settings.retry_backoff:
             for message in messages:
                 delay = self._settings.backoff_seconds(message.receive_count)
                 self._acker.release([message], visibility_seconds=delay)
-        else:
-            # Left as it is: it becomes visible when its current visibility timeout runs out.
-            self._telemetry.settled(len(messages))
         if self._on_failure is not None:
             for message in messages:
                 self._hook(self._on_failure, message, error)

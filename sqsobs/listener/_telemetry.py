@@ -2,13 +2,15 @@
 
 Attribute dicts are built once per listener so that a message costs a few dictionary look-ups.
 Telemetry never breaks message flow: span and metric calls go through the OpenTelemetry API
-(which does not raise), and everything that reads message data is guarded.
+(which does not raise), and everything that reads message data is guarded. In-flight messages
+are not counted up and down: the gauge reads the heartbeat's held set at each collection.
 
 Example::
 
     tel = ListenerTelemetry("orders", queue_url)
-    with tel.call_span(OP_DELETE, 10):
-        client.delete_message_batch(...)
+    with tel.call_span(OP_DELETE, 10) as span:
+        outcome = delete_batch(client, queue_url, handles)
+        tel.call_result(span, OP_DELETE, outcome)
 """
 
 from __future__ import annotations
@@ -17,24 +19,28 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanContext
 
 from sqsobs._suppress import suppress_other_instrumentation
+from sqsobs.listener._calls import BatchOutcome
 from sqsobs.listener._message import SqsMessage
 from sqsobs.telemetry import (
     ATTR_BATCH_COUNT,
     ATTR_MESSAGE_ID,
+    ATTR_REQUEST_ID,
     KINDS,
     OP_PROCESS,
     OP_RECEIVE,
     get_instruments,
     get_tracer,
+    message_link,
     messaging_attributes,
     metric_attributes,
     record_error,
+    set_request_id,
     span_name,
 )
 from sqsobs.telemetry import (
@@ -52,6 +58,7 @@ from sqsobs.telemetry.catalog import (
     MAX_EXTEND_EXCEEDED,
     MESSAGE_AGE,
     OPERATION_DURATION,
+    POLL_DURATION,
     POLL_ERRORS,
     PROCESS_DURATION,
     RECEIVE_COUNT,
@@ -59,9 +66,17 @@ from sqsobs.telemetry.catalog import (
     MetricSpec,
 )
 
-__all__ = ["ListenerTelemetry"]
+__all__ = ["Held", "ListenerTelemetry", "creation_context"]
 
 logger = logging.getLogger(__name__)
+
+
+class Held(Protocol):
+    """What holds the listener's in-flight messages (the heartbeat)."""
+
+    def held(self) -> int:
+        """How many messages are held now."""
+        ...
 
 
 class ListenerTelemetry:
@@ -73,17 +88,20 @@ class ListenerTelemetry:
         self._tracer = get_tracer()
         self._inst = get_instruments()
         self._queue_attrs = {ATTR_SYSTEM: SYSTEM, ATTR_DESTINATION: queue}
-        self._attrs: dict[tuple[str, str | None, str | None], dict[str, str]] = {}
+        self._attrs: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
         self._span_attrs: dict[str, dict[str, Any]] = {}
+        self._held: Held | None = None
 
     def attrs(
         self, spec: MetricSpec, operation: str | None = None, error: str | None = None
-    ) -> dict[str, str]:
+    ) -> dict[str, Any]:
         """The attributes ``spec`` declares, for ``operation`` and ``error.type``; cached."""
         key = (spec.name, operation, error)
         found = self._attrs.get(key)
         if found is None:
-            found = metric_attributes(spec, self.queue, operation=operation, error_type=error)
+            found = metric_attributes(
+                spec, self.queue, operation=operation, error_type=error, queue_url=self.queue_url
+            )
             self._attrs[key] = found
         return found
 
@@ -97,18 +115,34 @@ class ListenerTelemetry:
         attributes[key] = value
         return attributes
 
+    # --- in flight -------------------------------------------------------------------------
+    def observe_inflight(self, held: Held) -> None:
+        """Report ``held.held()`` as ``sqsobs.listener.inflight`` until :meth:`stop_observing`."""
+        self._held = held
+        self._inst.observe(INFLIGHT, held, _inflight_reading(self._queue_attrs))
+
+    def stop_observing(self) -> None:
+        """Stop reporting in-flight messages (the listener stopped)."""
+        if self._held is not None:
+            self._inst.forget(INFLIGHT, self._held)
+            self._held = None
+
     # --- receive ---------------------------------------------------------------------------
     def received(
-        self, messages: Sequence[SqsMessage], started_ns: int, duration_seconds: float
+        self,
+        messages: Sequence[SqsMessage],
+        started_ns: int,
+        duration_seconds: float,
+        request_id: str | None = None,
     ) -> SpanContext | None:
         """Record a ReceiveMessage that returned messages; return its span's context."""
         self._inst.histogram(OPERATION_DURATION).record(
             duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE)
         )
+        self._inst.histogram(POLL_DURATION).record(duration_seconds, self._queue_attrs)
         self._inst.counter(CONSUMED_MESSAGES).add(
             len(messages), self.attrs(CONSUMED_MESSAGES, OP_RECEIVE)
         )
-        self._inst.updown(INFLIGHT).add(len(messages), self._queue_attrs)
         now = time.time()
         age = self._inst.histogram(MESSAGE_AGE)
         count = self._inst.histogram(RECEIVE_COUNT)
@@ -120,40 +154,58 @@ class ListenerTelemetry:
             count.record(message.receive_count, self._queue_attrs)
             creation = creation_context(message)
             if creation is not None:
-                links.append(Link(creation))
-        span = self._tracer.start_span(
-            span_name(OP_RECEIVE, self.queue),
-            kind=KINDS[OP_RECEIVE],
-            attributes=self.span_attrs(OP_RECEIVE, ATTR_BATCH_COUNT, len(messages)),
-            links=links,
-            start_time=started_ns,
-        )
+                links.append(message_link(creation, message.message_id))
+        span = self._receive_span(len(messages), started_ns, request_id, links)
         span.end()
         context = span.get_span_context()
         return context if context.is_valid else None
 
-    def empty_receive(
-        self, duration_seconds: float, started_ns: int = 0, *, traced: bool = False
-    ) -> None:
-        """Count a ReceiveMessage that returned nothing; a span only when ``traced``."""
-        self._inst.histogram(OPERATION_DURATION).record(
-            duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE)
+    def _receive_span(
+        self, count: int, started_ns: int, request_id: str | None, links: Sequence[Link] = ()
+    ) -> Span:
+        attributes = self.span_attrs(OP_RECEIVE, ATTR_BATCH_COUNT, count)
+        if request_id is not None:
+            attributes[ATTR_REQUEST_ID] = request_id
+        return self._tracer.start_span(
+            span_name(OP_RECEIVE, self.queue),
+            kind=KINDS[OP_RECEIVE],
+            attributes=attributes,
+            links=links,
+            start_time=started_ns or None,
         )
+
+    def empty_receive(
+        self,
+        duration_seconds: float,
+        started_ns: int = 0,
+        *,
+        traced: bool = False,
+        request_id: str | None = None,
+    ) -> None:
+        """Count a ReceiveMessage that returned nothing; a span only when ``traced``.
+
+        Its wait is a poll, not an operation: it goes to ``sqsobs.listener.poll.duration`` only,
+        so ``messaging.client.operation.duration`` keeps the advised buckets meaningful.
+        """
+        self._inst.histogram(POLL_DURATION).record(duration_seconds, self._queue_attrs)
         self._inst.counter(EMPTY_RECEIVES).add(1, self._queue_attrs)
         if traced:
-            self._tracer.start_span(
-                span_name(OP_RECEIVE, self.queue),
-                kind=KINDS[OP_RECEIVE],
-                attributes=self.span_attrs(OP_RECEIVE, ATTR_BATCH_COUNT, 0),
-                start_time=started_ns or None,
-            ).end()
+            self._receive_span(0, started_ns, request_id).end()
 
-    def poll_error(self, error_type: str, duration_seconds: float) -> None:
-        """Count a failed ReceiveMessage."""
+    def poll_error(self, error: BaseException, duration_seconds: float, started_ns: int) -> None:
+        """Record a failed ReceiveMessage: metrics, and a ``receive`` span with ``error.type``."""
+        kind = classify_error(error)
         self._inst.histogram(OPERATION_DURATION).record(
-            duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE, error_type)
+            duration_seconds, self.attrs(OPERATION_DURATION, OP_RECEIVE, kind)
         )
-        self._inst.counter(POLL_ERRORS).add(1, self.attrs(POLL_ERRORS, error=error_type))
+        self._inst.histogram(POLL_DURATION).record(
+            duration_seconds, self.attrs(POLL_DURATION, error=kind)
+        )
+        self._inst.counter(POLL_ERRORS).add(1, self.attrs(POLL_ERRORS, error=kind))
+        span = self._receive_span(0, started_ns, None)
+        record_error(span, error)
+        set_request_id(span, error)
+        span.end()
 
     # --- process ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -162,15 +214,16 @@ class ListenerTelemetry:
     ) -> Iterator[Span]:
         """The ``process`` span around a handler call, current while it runs.
 
-        Per message, its parent is the producer's context; for a batch it links every message.
+        Per message, its parent is the producer's context, which it also links (with the
+        message's id); for a batch it links every message's creation context.
         """
         links = [Link(receive)] if receive is not None else []
         parent = None
+        for message in messages:
+            creation = creation_context(message)
+            if creation is not None:
+                links.append(message_link(creation, message.message_id))
         if batch:
-            for message in messages:
-                creation = creation_context(message)
-                if creation is not None:
-                    links.append(Link(creation))
             attributes = self.span_attrs(OP_PROCESS, ATTR_BATCH_COUNT, len(messages))
         else:
             parent = messages[0].context
@@ -200,13 +253,13 @@ class ListenerTelemetry:
 
     # --- settle calls ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def call_span(
-        self, operation: str, count: int, links: Sequence[SpanContext] = ()
-    ) -> Iterator[Span]:
+    def call_span(self, operation: str, count: int, links: Sequence[Link] = ()) -> Iterator[Span]:
         """A CLIENT span and a duration point around one batch call (heartbeat, delete, release).
 
-        ``links``: the creation contexts of the messages settled, as the messaging conventions
-        ask of batch settle spans, so a delete can be found from the producer's trace.
+        ``links``: the creation contexts of the messages settled (see
+        :func:`~sqsobs.telemetry.message_link`), as the messaging conventions ask of batch
+        settle spans, so a delete can be found from the producer's trace. A call that raised
+        marks the span failed, with its request id.
         """
         started = time.perf_counter()
         error: str | None = None
@@ -215,7 +268,7 @@ class ListenerTelemetry:
             context=None,
             kind=KINDS[operation],
             attributes=self.span_attrs(operation, ATTR_BATCH_COUNT, count),
-            links=[Link(context) for context in links],
+            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -224,12 +277,26 @@ class ListenerTelemetry:
                     yield span
             except BaseException as exc:
                 record_error(span, exc)
+                set_request_id(span, exc)
                 error = classify_error(exc)
                 raise
             finally:
                 self._inst.histogram(OPERATION_DURATION).record(
                     time.perf_counter() - started, self.attrs(OPERATION_DURATION, operation, error)
                 )
+
+    def call_result(self, span: Span, operation: str, outcome: BatchOutcome) -> None:
+        """What a batch call answered, on its span: request id; failed entries mark it failed.
+
+        As for SendMessageBatch, the call itself worked (its duration carries no error), but
+        the span says that entries failed: ``error.type`` (the first entry's code), ERROR status
+        and ``sqsobs.{operation}.failed_count``.
+        """
+        if outcome.request_id is not None:
+            span.set_attribute(ATTR_REQUEST_ID, outcome.request_id)
+        if outcome.failed:
+            span.set_attribute(f"sqsobs.{operation}.failed_count", len(outcome.failed))
+            record_error(span, next(iter(outcome.failed.values()))[0])
 
     def heartbeats(self, count: int, error_type: str | None = None) -> None:
         """Count visibility extensions (failed ones with their error.type)."""
@@ -241,14 +308,18 @@ class ListenerTelemetry:
         if count:
             self._inst.counter(DELETES).add(count, self.attrs(DELETES, error=error_type))
 
-    def settled(self, count: int) -> None:
-        """Messages that left the listener's hands (deleted, released or left to expire)."""
-        if count:
-            self._inst.updown(INFLIGHT).add(-count, self._queue_attrs)
-
     def max_extend_exceeded(self, count: int = 1) -> None:
         """Count handlers that outlived max_extend."""
         self._inst.counter(MAX_EXTEND_EXCEEDED).add(count, self._queue_attrs)
+
+
+def _inflight_reading(attributes: dict[str, str]) -> Any:
+    # A plain function over the attributes: the gauge must not hold the telemetry (or the
+    # listener) alive, only the heartbeat, weakly.
+    def read(held: Held) -> list[tuple[float, dict[str, str]]]:
+        return [(held.held(), attributes)]
+
+    return read
 
 
 def creation_context(message: SqsMessage) -> SpanContext | None:

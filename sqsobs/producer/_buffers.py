@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Collection
 from concurrent.futures import Future
+from typing import Any
 
 from sqsobs.errors import BufferFull, ProducerClosed
 from sqsobs.producer._lifecycle import ProducerState
@@ -31,13 +32,8 @@ from sqsobs.producer._stats import QueueStats
 from sqsobs.producer._telemetry import QueueTelemetry
 from sqsobs.producer._work import FlushJob, FlushWork, RetryWork
 
-__all__ = ["DEPTH_STALENESS_SECONDS", "DEPTH_STEP", "Buffers"]
+__all__ = ["Buffers"]
 
-#: Buffer depth is recorded by callers in steps of this many messages (a metric call per
-#: message costs as much as the rest of send()); the flusher records the remainder.
-DEPTH_STEP = 32
-#: The longest a depth change waits for the flusher to record it.
-DEPTH_STALENESS_SECONDS = 1.0
 # flush_upto for close(): every sequence number, now and later.
 _EVERYTHING = 2**63
 
@@ -116,12 +112,8 @@ class Buffers:
             stats = self.stats[key] = QueueStats()
         return stats
 
-    def accept(self, buffer: QueueBuffer, message: PendingMessage, wait_seconds: float) -> int:
-        """Append ``message`` to its queue's buffer, waiting up to ``wait_seconds`` for room.
-
-        Returns a buffer-depth delta for the caller to record (0 most of the time: depth is
-        recorded in steps of :data:`DEPTH_STEP`, or by the flusher within a second).
-        """
+    def accept(self, buffer: QueueBuffer, message: PendingMessage, wait_seconds: float) -> None:
+        """Append ``message`` to its queue's buffer, waiting up to ``wait_seconds`` for room."""
         settings = self.settings
         with self.lock:
             if not self.state.accepts_messages:
@@ -135,19 +127,12 @@ class Buffers:
             buffer.pending_bytes += message.size
             buffer.newest = message.enqueued_at
             buffer.unresolved += 1
-            report = 0
             deadline = deadline_after_accept(
                 buffer, batch_size=settings.batch_size, max_batch_bytes=settings.max_batch_bytes
             )
-            buffer.depth_unreported += 1
-            if buffer.depth_unreported >= DEPTH_STEP:
-                report, buffer.depth_unreported = buffer.depth_unreported, 0
-            elif buffer.depth_unreported == 1:
-                deadline = min(deadline, message.enqueued_at + DEPTH_STALENESS_SECONDS)
             if deadline < self.next_wake:
                 self.next_wake = deadline
                 self.wakeup.notify()
-            return report
 
     def _wait_for_room(self, buffer: QueueBuffer, wait_seconds: float) -> None:
         limit = self.settings.max_buffer_size_per_queue
@@ -168,14 +153,18 @@ class Buffers:
         finally:
             buffer.waiters -= 1
 
-    def take_depth_reports(self) -> list[tuple[QueueBuffer, int]]:
-        """Buffer-depth deltas not yet recorded, per queue (zeroed). Call under the lock."""
-        reports = []
-        for buffer in self.queues.values():
-            if buffer.depth_unreported:
-                reports.append((buffer, buffer.depth_unreported))
-                buffer.depth_unreported = 0
-        return reports
+    def depths(self) -> list[tuple[float, dict[str, Any]]]:
+        """Each queue's buffered and retry-waiting messages, for the buffer-depth gauge.
+
+        Nothing once the producer is closed, so its series stop.
+        """
+        if self.state is ProducerState.CLOSED:
+            return []
+        with self.lock:
+            return [
+                (len(buffer.pending) + buffer.retry_messages, buffer.telemetry.base)
+                for buffer in self.queues.values()
+            ]
 
     def request_flush(self, keys: list[str] | None, reason: FlushReason) -> list[Future[str]]:
         """Mark what ``keys`` (None: every queue) buffer to go out now; return their futures."""

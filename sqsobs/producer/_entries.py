@@ -1,5 +1,9 @@
 """One SendMessageBatch entry: the message checked as SQS would, the user's fields, the trace.
 
+The trace context goes into the message attributes as room allows (``traceparent`` first); when
+it does not fit, or ``xray`` asks for it on every message, it also goes into the
+``AWSTraceHeader`` system attribute, which counts toward neither the 10 attributes nor the size.
+
 Example::
 
     size = check_message(info, "hello", None, delay_seconds=None, group_id=None,
@@ -20,7 +24,7 @@ from opentelemetry.context import Context
 from sqsobs.errors import InvalidMessage
 from sqsobs.limits import validate_message
 from sqsobs.producer._resolve import QueueInfo
-from sqsobs.telemetry import AWS_TRACE_HEADER, inject_context_size, xray_trace_header
+from sqsobs.telemetry import AWS_TRACE_HEADER, Injection, inject_context_fields, xray_trace_header
 
 __all__ = ["Attributes", "build_entry", "check_message", "inject_trace"]
 
@@ -56,15 +60,20 @@ def check_message(
     return size
 
 
-def inject_trace(final: dict[str, Any], context: Context, destination: str, room_bytes: int) -> int:
-    """Add the trace context to ``final`` if it fits; return the bytes it added."""
+_NOTHING = Injection(0, False, False)
+
+
+def inject_trace(
+    final: dict[str, Any], context: Context, destination: str, room_bytes: int
+) -> Injection:
+    """Add the trace context's fields to ``final`` as room allows; say what went in."""
     try:
-        return inject_context_size(
+        return inject_context_fields(
             final, destination=destination, context=context, room_bytes=room_bytes
         )
     except Exception:  # a broken propagator must not stop the message
         logger.debug("trace context injection failed for %s", destination, exc_info=True)
-        return 0
+        return _NOTHING
 
 
 def build_entry(
@@ -80,9 +89,14 @@ def build_entry(
     deduplication_id: str | None,
     xray: bool,
 ) -> tuple[dict[str, Any], int]:
-    """The request entry (its ``Id`` set later) and the message's final size in bytes."""
+    """The request entry (its ``Id`` set later) and the message's final size in bytes.
+
+    ``AWSTraceHeader`` is set when ``xray`` says so, and whenever the trace context did not fit
+    into the attributes (unless the user's attributes carry their own trace context).
+    """
     final = dict(attributes) if attributes else {}
-    size += inject_trace(final, context, destination, room_bytes)
+    injection = inject_trace(final, context, destination, room_bytes)
+    size += injection.size_bytes
     entry: dict[str, Any] = {"Id": "", "MessageBody": body}
     if final:
         entry["MessageAttributes"] = final
@@ -92,7 +106,7 @@ def build_entry(
         entry["MessageGroupId"] = group_id
     if deduplication_id is not None:
         entry["MessageDeduplicationId"] = deduplication_id
-    if xray:
+    if xray or not (injection.trace or injection.user_trace):
         header = xray_trace_header(context)
         if header is not None:
             entry["MessageSystemAttributes"] = {

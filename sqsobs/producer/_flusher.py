@@ -31,7 +31,7 @@ from sqsobs.producer._retry import RetryGroup
 from sqsobs.producer._sender import BatchSender
 from sqsobs.producer._settle import Settler
 from sqsobs.producer._work import FlushJob, FlushWork, RetryWork
-from sqsobs.telemetry import OP_FLUSH, OP_RETRY, messaging_attributes
+from sqsobs.telemetry import OP_FLUSH, OP_RETRY, OP_SPLIT, messaging_attributes
 from sqsobs.telemetry.catalog import ATTR_FLUSH_REASON
 
 __all__ = ["Flusher"]
@@ -107,50 +107,38 @@ class Flusher:
         buffers = self.buffers
         with buffers.lock:
             work, wake = buffers.collect(time.monotonic())
-            depths = buffers.take_depth_reports()
-            if not work and not depths:
+            if not work:
                 if not buffers.state.flushing:
                     return False
                 timeout = None if wake == NEVER else max(wake - time.monotonic(), 0.0)
                 buffers.wakeup.wait(timeout)
                 return True
-        for buffer, delta in depths:
-            buffer.telemetry.depth(delta)
         for item in work:
             self._dispatch(item)
         return True
 
     def _dispatch(self, item: FlushWork | RetryWork) -> None:
         if isinstance(item, RetryWork):
-            item.buffer.telemetry.depth(-len(item.group.messages))
             self.pool.submit(self._run_retry, item.buffer, item.group)
             return
         buffer, telemetry = item.buffer, item.buffer.telemetry
-        telemetry.depth(-item.count)
         telemetry.flushed(item.reason.value, item.splits)
         attributes = messaging_attributes(OP_FLUSH, telemetry.name)
         attributes[ATTR_FLUSH_REASON] = item.reason.value
         attributes["sqsobs.flush.message_count"] = item.count
         attributes["sqsobs.flush.bytes"] = item.payload_bytes
         attributes["sqsobs.flush.batches"] = len(item.batches)
+        # The flush starts with its packing decision, so a split span sits inside it.
         span = self.tracer.start_span(
             telemetry.flush_name,
             context=_shared_parent(item.batches),
             kind=SpanKind.INTERNAL,
             attributes=attributes,
+            start_time=item.packed_ns[0] or None,
         )
-        if item.splits:
-            span.add_event(
-                "split",
-                {
-                    # What the buffer was packed into; a partial tail may wait for more.
-                    "sqsobs.split.batches": item.packed_batches,
-                    "sqsobs.split.sent_batches": len(item.batches),
-                    "sqsobs.split.count": item.splits,
-                    "sqsobs.split.reason": "batch_payload_limit",
-                },
-            )
         context = trace.set_span_in_context(span)
+        if item.splits:
+            self._split_span(item, context)
         if buffer.info.fifo:
             job = FlushJob(span, 1)
             self.pool.submit(self._run_batches, buffer, item.batches, context, job)
@@ -158,6 +146,23 @@ class Flusher:
         job = FlushJob(span, len(item.batches))
         for batch in item.batches:
             self.pool.submit(self._run_batches, buffer, [batch], context, job)
+
+    def _split_span(self, item: FlushWork, flush: Context) -> None:
+        """``split {queue}``: the packing decision that broke the buffer up at the byte limit."""
+        attributes = messaging_attributes(OP_SPLIT, item.buffer.telemetry.name)
+        # What the buffer was packed into; a partial tail may wait for more.
+        attributes["sqsobs.split.batches"] = item.packed_batches
+        attributes["sqsobs.split.sent_batches"] = len(item.batches)
+        attributes["sqsobs.split.count"] = item.splits
+        attributes["sqsobs.split.reason"] = "batch_payload_limit"
+        started, ended = item.packed_ns
+        self.tracer.start_span(
+            item.buffer.telemetry.split_name,
+            context=flush,
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=started or None,
+        ).end(end_time=ended or None)
 
     def _run_retry(self, buffer: QueueBuffer, group: RetryGroup) -> None:
         telemetry = buffer.telemetry

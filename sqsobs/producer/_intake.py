@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from sqsobs.errors import MessageError, MessageTooLarge, ProducerError, SqsObsError
 from sqsobs.producer._buffers import Buffers
@@ -78,36 +80,42 @@ class Intake:
         except MessageError as exc:
             self._rejected(buffer, exc)
             raise
-        span = self._tracer.start_span(
-            telemetry.create_name, kind=SpanKind.PRODUCER, attributes=telemetry.create_attrs
-        )
+        span, context = self._creation(telemetry)
         entry, size = build_entry(
             body,
             attributes,
             size=size,
             destination=telemetry.name,
             room_bytes=info.max_message_bytes - size,
-            context=trace.set_span_in_context(span),
+            context=context,
             delay_seconds=delay_seconds,
             group_id=group_id,
             deduplication_id=deduplication_id,
             xray=self._settings.xray_trace_header,
         )
         future: Future[str] = Future()
-        message = PendingMessage(entry, size, future, span.get_span_context(), time.monotonic())
+        creation = trace.get_current_span(context).get_span_context()
+        message = PendingMessage(entry, size, future, creation, time.monotonic())
         try:
-            depth = self._buffers.accept(
-                buffer, message, self._settings.buffer_full_timeout_seconds
-            )
+            self._buffers.accept(buffer, message, self._settings.buffer_full_timeout_seconds)
         except ProducerError as exc:
-            record_error(span, exc)
-            span.end()
+            if span is not None:
+                record_error(span, exc)
+                span.end()
             self._rejected(buffer, exc)
             raise
-        span.end()
-        if depth:
-            telemetry.depth(depth)
+        if span is not None:
+            span.end()
         return future
+
+    def _creation(self, telemetry: QueueTelemetry) -> tuple[Span | None, Context]:
+        """The message's ``create`` span and its context; without create spans, the caller's."""
+        if not self._settings.create_spans:
+            return None, otel_context.get_current()
+        span = self._tracer.start_span(
+            telemetry.create_name, kind=SpanKind.PRODUCER, attributes=telemetry.create_attrs
+        )
+        return span, trace.set_span_in_context(span)
 
     def _open_queue(self, key: str) -> QueueBuffer:
         state = self._buffers.state

@@ -38,6 +38,7 @@ from sqsobs.producer._sender import BatchSender
 from sqsobs.producer._settings import ProducerSettings
 from sqsobs.producer._settle import OnFailure, Settler
 from sqsobs.telemetry import get_instruments, get_tracer
+from sqsobs.telemetry.catalog import BUFFER_DEPTH
 
 __all__ = ["BatchProducer"]
 
@@ -67,7 +68,7 @@ class BatchProducer:
     MessageId (or to the error that says why it was not sent). A queue's buffer goes out when
     it is full, after its batch interval or idle timeout, or on :meth:`flush`.
 
-    Every keyword from ``default_batch_interval`` to ``xray_trace_header`` is a setting: a field
+    Every keyword from ``default_batch_interval`` to ``create_spans`` is a setting: a field
     of :class:`~sqsobs.producer.ProducerSettings`, which documents its environment variable,
     default and bounds (an argument wins over the environment, the environment over the
     default). The other arguments are objects:
@@ -109,6 +110,7 @@ class BatchProducer:
         shutdown_timeout_seconds: float | None = None,
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
+        create_spans: bool | None = None,
         on_failure: OnFailure | None = None,
         queue_url_resolver: Callable[[str], str] | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -122,6 +124,8 @@ class BatchProducer:
         self._tracer = get_tracer(tracer_provider)
         self._instruments = get_instruments(meter_provider)
         self._buffers = Buffers(self.settings)
+        # Read at each collection, held weakly, silent once closed.
+        self._instruments.observe(BUFFER_DEPTH, self._buffers, Buffers.depths)
         self._intake = Intake(
             self._buffers, self._tracer, self._instruments, resolve=self._resolve_queue
         )

@@ -60,8 +60,6 @@ class QueueBuffer:
     flush_reason: FlushReason = FlushReason.MANUAL
     #: ``send()`` calls waiting for room.
     waiters: int = 0
-    #: Buffer-depth change not yet recorded in the metric.
-    depth_unreported: int = 0
     last_flush_time: float | None = None
 
     def futures(self) -> list[Future[str]]:
@@ -101,6 +99,7 @@ class QueueBuffer:
         self, reason: FlushReason, *, batch_size: int, max_batch_bytes: int
     ) -> FlushWork | None:
         """Pack the buffer into requests and move them in flight (None: nothing to send yet)."""
+        packing_from = time.time_ns()
         batches, splits = pack(
             self.pending, max_entries=batch_size, max_bytes=max_batch_bytes, size=_size
         )
@@ -123,7 +122,8 @@ class QueueBuffer:
         self.stats.flush_count += 1
         self.stats.batch_split_count += splits
         self.last_flush_time = time.time()
-        return FlushWork(self, reason, batches, splits, count, payload, packed)
+        packed_ns = (packing_from, time.time_ns())
+        return FlushWork(self, reason, batches, splits, count, payload, packed, packed_ns)
 
     def take_due_retries(self, now: float) -> tuple[list[RetryGroup], float]:
         """Retry groups due at ``now``, moved in flight, and when the next one falls due."""

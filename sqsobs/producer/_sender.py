@@ -24,7 +24,7 @@ from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.producer._classify import Failure, call_failure, classify
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._telemetry import QueueTelemetry
-from sqsobs.telemetry import record_error
+from sqsobs.telemetry import record_error, set_request_id
 
 __all__ = ["BatchSender", "SendOutcome"]
 
@@ -79,10 +79,12 @@ class BatchSender:
                 telemetry.call(time.perf_counter() - started, failure.kind)
                 span.record_exception(exc)
                 record_error(span, failure.kind)
+                set_request_id(span, exc)
                 span.end()
                 return SendOutcome([], [(m, failure) for m in batch], span.get_span_context())
             # The call itself worked; entry failures are counted per message by the caller.
             telemetry.call(time.perf_counter() - started, None)
+        set_request_id(span, response)
         delivered, failures = classify(batch, response)
         if failures:
             span.set_attribute("sqsobs.send.failed_count", len(failures))

@@ -131,9 +131,17 @@ class ProducerSettings:
         True, env="SQSOBS_FLUSH_AT_EXIT", doc="close (flush) the producer at interpreter exit"
     )
     xray_trace_header: bool = setting(
-        False,
+        True,
         env="SQSOBS_XRAY_TRACE_HEADER",
-        doc="also set the `AWSTraceHeader` system attribute",
+        doc="also set the `AWSTraceHeader` system attribute on every message (read by Lambda, "
+        "X-Ray and the OTel Java agent); when off, only on messages whose `traceparent` did "
+        "not fit",
+    )
+    create_spans: bool = setting(
+        True,
+        env="SQSOBS_CREATE_SPANS",
+        doc="a `create` span per message; when off, the caller's active context is the creation "
+        "context injected into the message (and linked from the `send` span)",
     )
 
     @classmethod

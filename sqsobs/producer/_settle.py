@@ -94,7 +94,6 @@ class Settler:
             group = RetryGroup.schedule(
                 retry, cause=cause, parent=outcome.span_context, backoff=self.backoff
             )
-            telemetry.depth(len(retry))
         self.buffers.settle(
             buffer,
             batch,
@@ -144,7 +143,6 @@ class Settler:
             error = error_class(f"message for {buffer.key} not sent: {why}")
             fail_future(message.future, error)
             self._report(buffer.key, message, error)
-        buffer.telemetry.depth(-len(messages))
         buffer.telemetry.failed(len(messages), error_class.error_type, attempted=False)
         with self.buffers.lock:
             buffer.stats.messages_failed += len(messages)

@@ -11,13 +11,16 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from sqsobs._urls import is_queue_url, queue_name
 from sqsobs.telemetry import (
     OP_CREATE,
     OP_FLUSH,
     OP_RETRY,
     OP_SEND,
+    OP_SPLIT,
     Instruments,
     messaging_attributes,
     metric_attributes,
@@ -39,7 +42,12 @@ from sqsobs.telemetry.catalog import (
     MetricSpec,
 )
 
-__all__ = ["QueueTelemetry", "count_rejected"]
+__all__ = ["UNKNOWN_QUEUE", "QueueTelemetry", "count_rejected", "rejected_destination"]
+
+#: ``messaging.destination.name`` of a refusal whose argument names no well-formed queue.
+UNKNOWN_QUEUE = "unknown"
+# SQS's queue-name rules: 1-80 of letters, digits, hyphens and underscores (.fifo for FIFO).
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}(\.fifo)?")
 
 
 class QueueTelemetry:
@@ -49,16 +57,18 @@ class QueueTelemetry:
         self.name = name
         self.url = url
         self.create_name = span_name(OP_CREATE, name)
-        self.create_attrs = messaging_attributes(OP_CREATE, name)
+        self.create_attrs = messaging_attributes(OP_CREATE, name, queue_url=url)
         self.flush_name = span_name(OP_FLUSH, name)
+        self.split_name = span_name(OP_SPLIT, name)
         self.send_name = span_name(OP_SEND, name)
         self.retry_name = span_name(OP_RETRY, name)
         self.base = metric_attributes(BUFFER_DEPTH, name)
-        self._sent_ok = metric_attributes(SENT_MESSAGES, name, operation=OP_SEND)
-        self._duration_ok = metric_attributes(OPERATION_DURATION, name, operation=OP_SEND)
+        self._sent_ok = metric_attributes(SENT_MESSAGES, name, operation=OP_SEND, queue_url=url)
+        self._duration_ok = metric_attributes(
+            OPERATION_DURATION, name, operation=OP_SEND, queue_url=url
+        )
         self._errors: dict[tuple[str, str], dict[str, Any]] = {}
         self._reasons: dict[str, dict[str, Any]] = {}
-        self._depth = instruments.updown(BUFFER_DEPTH)
         self._sent = instruments.counter(SENT_MESSAGES)
         self._failed = instruments.counter(MESSAGES_FAILED)
         self._rejected = instruments.counter(MESSAGES_REJECTED)
@@ -79,14 +89,11 @@ class QueueTelemetry:
         attrs = self._errors.get((spec.name, kind))
         if attrs is None:
             operation = OP_SEND if ATTR_OPERATION_NAME in spec.attributes else None
-            attrs = metric_attributes(spec, self.name, operation=operation, error_type=kind)
+            attrs = metric_attributes(
+                spec, self.name, operation=operation, error_type=kind, queue_url=self.url
+            )
             self._errors[(spec.name, kind)] = attrs
         return attrs
-
-    def depth(self, delta: int) -> None:
-        """Messages entered (+) or left (-) the buffer."""
-        if delta:
-            self._depth.add(delta, self.base)
 
     def flushed(self, reason: str, splits: int) -> None:
         """One flush, and the byte-limit splits it needed."""
@@ -132,8 +139,27 @@ class QueueTelemetry:
         self._rejected.add(1, self._with_error(MESSAGES_REJECTED, kind))
 
 
-def count_rejected(instruments: Instruments, destination: str, kind: str) -> None:
-    """A message refused at ``send()`` before its queue was known."""
+def count_rejected(instruments: Instruments, key: str, kind: str) -> None:
+    """A message refused at ``send()`` before its queue was known (see
+    :func:`rejected_destination` for the label it gets)."""
     instruments.counter(MESSAGES_REJECTED).add(
-        1, metric_attributes(MESSAGES_REJECTED, destination, error_type=kind)
+        1, metric_attributes(MESSAGES_REJECTED, rejected_destination(key), error_type=kind)
     )
+
+
+def rejected_destination(key: str) -> str:
+    """The queue name ``key`` (what ``send()`` was given) stands for, safe as a metric label.
+
+    A queue URL gives its queue's name (never the URL: it holds the account id); a well-formed
+    queue name is kept; anything else is :data:`UNKNOWN_QUEUE`, so arbitrary text never becomes
+    a label (nor a new series per value).
+
+    Example::
+
+        >>> rejected_destination("https://sqs.us-east-1.amazonaws.com/123456789012/orders")
+        'orders'
+        >>> rejected_destination("order #42")
+        'unknown'
+    """
+    name = queue_name(key) if is_queue_url(key) else key
+    return name if _QUEUE_NAME.fullmatch(name) else UNKNOWN_QUEUE

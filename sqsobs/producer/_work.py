@@ -34,6 +34,8 @@ class FlushWork:
     count: int
     payload_bytes: int
     packed_batches: int
+    #: When the packing decision started and ended (``time.time_ns()``): the split span's time.
+    packed_ns: tuple[int, int] = (0, 0)
 
 
 @dataclass

@@ -50,10 +50,17 @@ def prometheus_label(attribute: str) -> str:
     return _LABEL_UNSAFE.sub("_", attribute)
 
 
-Kind = Literal["counter", "updown_counter", "histogram"]
+#: ``observable_updown_counter``: read from the real state at each collection (a gauge to
+#: Prometheus), never moved by deltas.
+Kind = Literal["counter", "updown_counter", "observable_updown_counter", "histogram"]
 Side = Literal["producer", "listener", "both"]
 
-_PROMETHEUS_TYPES = {"counter": "counter", "updown_counter": "gauge", "histogram": "histogram"}
+_PROMETHEUS_TYPES = {
+    "counter": "counter",
+    "updown_counter": "gauge",
+    "observable_updown_counter": "gauge",
+    "histogram": "histogram",
+}
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 The producer injects the current context with the global propagator (W3C ``traceparent`` /
 ``tracestate`` and ``baggage`` by default, ``OTEL_PROPAGATORS`` to change) as String message
-attributes. The user's attributes always win: when there is no room (10 attributes, or the size
-limit), or a field name is taken, injection is skipped for that message, counted
-(``sqsobs.propagation.skipped``) and logged at debug. The consumer extracts from the message
-attributes, falling back to the ``AWSTraceHeader`` system attribute (request it with
+attributes, field by field in priority order: ``traceparent`` first, then ``tracestate`` (only
+with its ``traceparent``), then any other trace field, then ``baggage``, each as the room left
+allows (10 attributes, the size limit). The user's attributes always win. A field left out is
+counted (``sqsobs.propagation.skipped`` by reason and field) and logged at debug; the producer
+then carries the trace context in ``AWSTraceHeader`` instead. The consumer extracts from the
+message attributes, else from the SNS envelope of a message SNS delivered without raw delivery,
+else from the ``AWSTraceHeader`` system attribute (request it with
 ``MessageSystemAttributeNames=["AWSTraceHeader"]``). Malformed or hostile values are ignored,
 counted, and never raise.
 
@@ -20,18 +23,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from opentelemetry import baggage, propagate, trace
+from opentelemetry import propagate
 from opentelemetry.context import Context
-from opentelemetry.propagators.textmap import Getter, Setter
+from opentelemetry.propagators.textmap import Setter
 
 from sqsobs.errors import MessageError
 from sqsobs.limits import MAX_MESSAGE_ATTRIBUTES, attribute_size, validate_attributes
 from sqsobs.telemetry._instruments import get_instruments
-from sqsobs.telemetry._xray import AWS_TRACE_HEADER, span_from_xray_header
 from sqsobs.telemetry.catalog import (
     ATTR_DESTINATION,
+    ATTR_PROPAGATION_FIELD,
     ATTR_PROPAGATION_REASON,
     ATTR_SYSTEM,
     PROPAGATION_SKIPPED,
@@ -39,24 +42,25 @@ from sqsobs.telemetry.catalog import (
 )
 
 __all__ = [
-    "MAX_CONTEXT_VALUE_LENGTH",
+    "FIELD_ALL",
+    "BAGGAGE_FIELDS",
     "REASON_ATTRIBUTE_TAKEN",
     "REASON_ERROR",
     "REASON_INVALID",
     "REASON_MALFORMED",
     "REASON_NO_ROOM",
     "REASON_NO_ROOM_BYTES",
-    "extract_context",
+    "Injection",
     "inject_context",
+    "inject_context_fields",
+    "count_skip",
+    "field_priority",
     "inject_context_size",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Longest context value read from a message; longer values are hostile and ignored.
-MAX_CONTEXT_VALUE_LENGTH = 8192
-
-#: ``sqsobs.propagation.reason`` values: injection skipped because 10 attributes would be exceeded,
+#: ``sqsobs.propagation.reason`` values: a field left out because 10 attributes would be exceeded,
 REASON_NO_ROOM = "no_room"
 #: ... because the message would exceed its size limit,
 REASON_NO_ROOM_BYTES = "no_room_bytes"
@@ -68,9 +72,35 @@ REASON_INVALID = "invalid_field"
 REASON_ERROR = "error"
 #: extraction ignored a malformed, oversized or wrongly typed context.
 REASON_MALFORMED = "malformed"
+#: ``sqsobs.propagation.field`` when the propagator itself failed (no field is known).
+FIELD_ALL = "all"
 
-# Propagator fields that carry baggage only; every other field is a trace context.
-_BAGGAGE_FIELDS = frozenset({"baggage"})
+#: Propagator fields that carry baggage only; every other field is a trace context.
+BAGGAGE_FIELDS = frozenset({"baggage"})
+# The W3C fields go first, in this order; other trace fields follow; baggage goes last.
+_FIRST = ("traceparent", "tracestate")
+# A field that only refines another goes in only with it (tracestate alone is meaningless).
+_REFINES = {"tracestate": "traceparent"}
+
+
+def field_priority(field: str) -> tuple[int, int]:
+    if field in _FIRST:
+        return 0, _FIRST.index(field)
+    return (2, 0) if field in BAGGAGE_FIELDS else (1, 0)
+
+
+class Injection(NamedTuple):
+    """What :func:`inject_context_fields` added to a message's attributes."""
+
+    #: Bytes the added fields count toward the message's size.
+    size_bytes: int
+    #: A trace-context field (not only baggage) went in.
+    trace: bool
+    #: The attributes already held a trace-context field of the user's own (theirs wins).
+    user_trace: bool
+
+
+_NOTHING = Injection(0, False, False)
 
 
 class _AttributeSetter(Setter[MutableMapping[str, Any]]):
@@ -78,39 +108,24 @@ class _AttributeSetter(Setter[MutableMapping[str, Any]]):
         carrier[key] = {"DataType": "String", "StringValue": value}
 
 
-class _AttributeGetter(Getter[Mapping[str, Any]]):
-    """Reads only well-formed String attributes of a sane length; everything else is absent."""
-
-    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
-        attribute = carrier.get(key)
-        if not isinstance(attribute, Mapping):
-            return None
-        data_type = attribute.get("DataType")
-        if not isinstance(data_type, str) or not data_type.startswith("String"):
-            return None
-        value = attribute.get("StringValue")
-        if not isinstance(value, str) or len(value) > MAX_CONTEXT_VALUE_LENGTH:
-            return None
-        return [value]
-
-    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
-        return [key for key in carrier if isinstance(key, str)]
-
-
 _SETTER = _AttributeSetter()
-_GETTER = _AttributeGetter()
 
 
-def _count_skip(destination: str, reason: str) -> None:
+def count_skip(destination: str, reason: str, field: str) -> None:
     get_instruments().counter(PROPAGATION_SKIPPED).add(
-        1, {ATTR_SYSTEM: SYSTEM, ATTR_DESTINATION: destination, ATTR_PROPAGATION_REASON: reason}
+        1,
+        {
+            ATTR_SYSTEM: SYSTEM,
+            ATTR_DESTINATION: destination,
+            ATTR_PROPAGATION_REASON: reason,
+            ATTR_PROPAGATION_FIELD: field,
+        },
     )
 
 
-def _skipped(destination: str, reason: str) -> bool:
-    _count_skip(destination, reason)
-    logger.debug("trace context not injected into a message for %s: %s", destination, reason)
-    return False
+def _skipped(destination: str, reason: str, field: str) -> None:
+    count_skip(destination, reason, field)
+    logger.debug("%s not injected into a message for %s: %s", field, destination, reason)
 
 
 def inject_context(
@@ -120,12 +135,14 @@ def inject_context(
     context: Context | None = None,
     room_bytes: int | None = None,
 ) -> bool:
-    """Add the context's propagation fields to ``attributes`` if they all fit; return whether.
+    """Add the context's propagation fields to ``attributes`` as room allows; return whether
+    the trace context went in.
 
-    Nothing is added when the context has nothing to propagate. Fields are added all or
-    nothing: never over 10 attributes, never over ``room_bytes`` extra bytes, never replacing a
-    user attribute, never a field SQS would reject. A skip is counted
-    (``sqsobs.propagation.skipped`` by reason) and logged at debug; it never raises.
+    Fields go in by priority (``traceparent``, ``tracestate``, other trace fields,
+    ``baggage``): never over 10 attributes, never over ``room_bytes`` extra bytes, never
+    replacing a user attribute, never a field SQS would reject. Each field left out is counted
+    (``sqsobs.propagation.skipped`` by reason and field) and logged at debug; it never raises.
+    Nothing is added when the context has nothing to propagate.
 
     Example::
 
@@ -134,12 +151,9 @@ def inject_context(
             inject_context(attributes, destination="orders")      # adds traceparent
         client.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
     """
-    return (
-        inject_context_size(
-            attributes, destination=destination, context=context, room_bytes=room_bytes
-        )
-        > 0
-    )
+    return inject_context_fields(
+        attributes, destination=destination, context=context, room_bytes=room_bytes
+    ).trace
 
 
 def inject_context_size(
@@ -150,54 +164,88 @@ def inject_context_size(
     room_bytes: int | None = None,
 ) -> int:
     """:func:`inject_context`, returning the bytes the fields added (0: nothing injected)."""
+    return inject_context_fields(
+        attributes, destination=destination, context=context, room_bytes=room_bytes
+    ).size_bytes
+
+
+def inject_context_fields(
+    attributes: MutableMapping[str, Any],
+    *,
+    destination: str,
+    context: Context | None = None,
+    room_bytes: int | None = None,
+) -> Injection:
+    """:func:`inject_context`, saying what went in: bytes, trace context, the user's own.
+
+    Example::
+
+        injection = inject_context_fields(attributes, destination="orders", room_bytes=1024)
+        if not injection.trace and not injection.user_trace:
+            ...  # carry the context another way (the producer sets AWSTraceHeader)
+    """
     fields: dict[str, Any] = {}
     try:
         propagate.inject(fields, context=context, setter=_SETTER)
     except Exception:  # a broken propagator must not stop a send
         logger.debug("the propagator failed for %s", destination, exc_info=True)
-        return _skipped_size(destination, REASON_ERROR)
+        _skipped(destination, REASON_ERROR, FIELD_ALL)
+        return _NOTHING
     if not fields:
-        return 0
-    if any(key in attributes for key in fields):
-        return _skipped_size(destination, REASON_ATTRIBUTE_TAKEN)
-    if len(attributes) + len(fields) > MAX_MESSAGE_ATTRIBUTES:
-        return _skipped_size(destination, REASON_NO_ROOM)
-    if not _plainly_valid(fields):
-        try:
-            validate_attributes(fields)
-        except MessageError:
-            return _skipped_size(destination, REASON_INVALID)
-    extra = 0
-    for key, value in fields.items():
-        extra += attribute_size(key, value)
-    if room_bytes is not None and extra > room_bytes:
-        return _skipped_size(destination, REASON_NO_ROOM_BYTES)
-    attributes.update(fields)
-    return extra
+        return _NOTHING
+    added = 0
+    trace_in = user_trace = False
+    refused: dict[str, str] = {}
+    for key in sorted(fields, key=field_priority) if len(fields) > 1 else fields:
+        value = fields[key]
+        reason = refused.get(_REFINES.get(key, ""))
+        size = 0
+        if reason is None:
+            reason, size = _check(
+                attributes, key, value, None if room_bytes is None else room_bytes - added
+            )
+        if reason is not None:
+            refused[key] = reason
+            user_trace |= reason == REASON_ATTRIBUTE_TAKEN and key not in BAGGAGE_FIELDS
+            _skipped(destination, reason, key)
+            continue
+        attributes[key] = value
+        added += size
+        trace_in |= key not in BAGGAGE_FIELDS
+    return Injection(added, trace_in, user_trace)
 
 
-def _skipped_size(destination: str, reason: str) -> int:
-    _skipped(destination, reason)
-    return 0
+def _check(
+    attributes: Mapping[str, Any], key: str, value: Mapping[str, Any], room_bytes: int | None
+) -> tuple[str | None, int]:
+    """(reason to leave the field out or None, its size in bytes)."""
+    if key in attributes:
+        return REASON_ATTRIBUTE_TAKEN, 0
+    if len(attributes) >= MAX_MESSAGE_ATTRIBUTES:
+        return REASON_NO_ROOM, 0
+    if not _valid(key, value):
+        return REASON_INVALID, 0
+    size = attribute_size(key, value)
+    if room_bytes is not None and size > room_bytes:
+        return REASON_NO_ROOM_BYTES, 0
+    return None, size
 
 
 #: Field names already checked against SQS's attribute-name rules.
 _VALID_NAMES: set[str] = set()
 
 
-def _plainly_valid(fields: Mapping[str, Any]) -> bool:
-    """True when every field is a known-good name with a printable-ASCII String value.
+def _valid(name: str, attribute: Mapping[str, Any]) -> bool:
+    """Whether SQS would accept the field; known-good names with printable ASCII go quickly.
 
-    Printable ASCII is inside SQS's allowed characters, so such fields need no full check
+    Printable ASCII is inside SQS's allowed characters, so such values need no full check
     (W3C trace context and baggage always look like this); anything else is validated.
     """
-    for name, attribute in fields.items():
+    try:
         if name not in _VALID_NAMES:
-            try:
-                validate_attributes({name: attribute})
-            except MessageError:
-                return False
+            validate_attributes({name: attribute})
             _VALID_NAMES.add(name)
+            return True
         value = attribute.get("StringValue")
         if not (
             attribute.get("DataType") == "String"
@@ -206,71 +254,7 @@ def _plainly_valid(fields: Mapping[str, Any]) -> bool:
             and value.isascii()
             and value.isprintable()
         ):
-            return False
+            validate_attributes({name: attribute})
+    except MessageError:
+        return False
     return True
-
-
-def extract_context(message: Mapping[str, Any], *, destination: str) -> Context | None:
-    """The producer's context carried by a received message, or None.
-
-    Reads ``MessageAttributes`` with the global propagator, then falls back to the
-    ``AWSTraceHeader`` system attribute (keeping any baggage). Malformed values are ignored,
-    counted (``sqsobs.propagation.skipped``, reason ``malformed``) and never raise.
-
-    Example::
-
-        for message in client.receive_message(
-            QueueUrl=url, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"]
-        )["Messages"]:
-            parent = extract_context(message, destination="orders")
-            with get_tracer().start_as_current_span("process orders", context=parent):
-                ...
-    """
-    try:
-        return _extract(message, destination)
-    except Exception:  # a hostile message must never reach the handler as an exception
-        _count_skip(destination, REASON_MALFORMED)
-        logger.debug("ignored an unreadable trace context on %s", destination, exc_info=True)
-        return None
-
-
-_fields_cache: tuple[object, frozenset[str]] = (None, frozenset())
-
-
-def _trace_fields() -> frozenset[str]:
-    """The global propagator's trace-context fields, computed once per propagator."""
-    global _fields_cache  # noqa: PLW0603 - a one-entry cache of the global propagator
-    textmap = propagate.get_global_textmap()
-    cached, fields = _fields_cache
-    if cached is not textmap:
-        fields = frozenset(textmap.fields) - _BAGGAGE_FIELDS
-        _fields_cache = (textmap, fields)
-    return fields
-
-
-def _extract(message: Mapping[str, Any], destination: str) -> Context | None:
-    attributes = message.get("MessageAttributes")
-    context: Context | None = None
-    present = False
-    if isinstance(attributes, Mapping) and attributes:
-        present = any(field in attributes for field in _trace_fields())
-        context = propagate.extract(attributes, getter=_GETTER)
-        if trace.get_current_span(context).get_span_context().is_valid:
-            return context
-    system = message.get("Attributes")
-    header = system.get(AWS_TRACE_HEADER) if isinstance(system, Mapping) else None
-    if header is not None:
-        xray_span = (
-            span_from_xray_header(header)
-            if isinstance(header, str) and len(header) <= MAX_CONTEXT_VALUE_LENGTH
-            else None
-        )
-        if xray_span is not None:
-            return trace.set_span_in_context(xray_span, context)
-        present = True
-    if present:
-        _count_skip(destination, REASON_MALFORMED)
-        logger.debug("ignored a malformed trace context on %s", destination)
-    if context is not None and baggage.get_all(context):
-        return context
-    return None

@@ -3,7 +3,7 @@
 Span names are ``"{messaging.operation.name} {queue}"``; ``messaging.system`` is ``aws_sqs``;
 ``messaging.operation.type`` is one of create / send / receive / process / settle. Span kinds follow
 the conventions for batch publishing with per-message "create" spans: create is PRODUCER, send,
-receive and settle calls are CLIENT, process is CONSUMER, flush and retry are INTERNAL.
+receive and settle calls are CLIENT, process is CONSUMER, flush, split and retry are INTERNAL.
 
 Example::
 
@@ -16,20 +16,32 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import (
+    Link,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 
 from sqsobs._version import __version__
 from sqsobs.errors import SqsObsError
-from sqsobs.telemetry._instruments import INSTRUMENTATION_NAME
+from sqsobs.telemetry._instruments import INSTRUMENTATION_NAME, SCHEMA_URL
 from sqsobs.telemetry.catalog import (
     ATTR_DESTINATION,
     ATTR_ERROR_TYPE,
     ATTR_OPERATION_NAME,
     ATTR_OPERATION_TYPE,
+    ATTR_SERVER_ADDRESS,
+    ATTR_SERVER_PORT,
     ATTR_SYSTEM,
     SYSTEM,
     MetricSpec,
@@ -40,6 +52,7 @@ __all__ = [
     "ATTR_MESSAGE_ID",
     "ATTR_OPERATION_TYPE",
     "ATTR_QUEUE_URL",
+    "ATTR_REQUEST_ID",
     "ATTR_SERVER_ADDRESS",
     "ATTR_SERVER_PORT",
     "KINDS",
@@ -53,19 +66,23 @@ __all__ = [
     "OP_RELEASE",
     "OP_RETRY",
     "OP_SEND",
+    "OP_SPLIT",
+    "aws_request_id",
     "error_type",
     "get_tracer",
+    "message_link",
     "messaging_attributes",
     "metric_attributes",
     "record_error",
+    "set_request_id",
     "span_name",
 ]
 
 ATTR_BATCH_COUNT = "messaging.batch.message_count"
 ATTR_MESSAGE_ID = "messaging.message.id"
 ATTR_QUEUE_URL = "aws.sqs.queue.url"
-ATTR_SERVER_ADDRESS = "server.address"
-ATTR_SERVER_PORT = "server.port"
+#: The AWS request id of the SQS call a span made (``x-amzn-requestid``).
+ATTR_REQUEST_ID = "aws.request_id"
 
 OP_CREATE = "create"
 OP_SEND = "send"
@@ -75,6 +92,7 @@ OP_DELETE = "delete"
 OP_HEARTBEAT = "heartbeat"
 OP_RELEASE = "release"
 OP_FLUSH = "flush"
+OP_SPLIT = "split"
 OP_RETRY = "retry"
 
 #: messaging.operation.type per operation name (None: an sqsobs-internal span).
@@ -89,6 +107,7 @@ OPERATION_TYPES: dict[str, str | None] = {
     OP_HEARTBEAT: None,
     OP_RELEASE: "settle",
     OP_FLUSH: None,
+    OP_SPLIT: None,
     OP_RETRY: None,
 }
 
@@ -102,6 +121,7 @@ KINDS: dict[str, SpanKind] = {
     OP_HEARTBEAT: SpanKind.CLIENT,
     OP_RELEASE: SpanKind.CLIENT,
     OP_FLUSH: SpanKind.INTERNAL,
+    OP_SPLIT: SpanKind.INTERNAL,
     OP_RETRY: SpanKind.INTERNAL,
 }
 
@@ -114,7 +134,9 @@ def get_tracer(tracer_provider: TracerProvider | None = None) -> Tracer:
         with get_tracer().start_as_current_span("checkout"):
             producer.send("orders", body)     # the message carries this trace
     """
-    return trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider)
+    return trace.get_tracer(
+        INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider, schema_url=SCHEMA_URL
+    )
 
 
 def span_name(operation: str, queue: str) -> str:
@@ -186,13 +208,15 @@ def metric_attributes(
     *,
     operation: str | None = None,
     error_type: str | None = None,
+    queue_url: str | None = None,
     **extra: str,
-) -> dict[str, str]:
+) -> dict[str, str | int]:
     """The attributes to record on catalog instrument ``spec``, and only those it declares.
 
     ``messaging.operation.type`` is derived from ``operation``; ``error.type`` is set only when
-    given (the conventions forbid it on success). ``extra`` holds the ``sqsobs.*`` attributes by
-    their Python-safe keyword (``flush_reason=...`` for ``sqsobs.flush.reason``).
+    given (the conventions forbid it on success); ``server.address`` / ``server.port`` come from
+    ``queue_url`` (two regions' queues of one name stay apart). ``extra`` holds the ``sqsobs.*``
+    attributes by their Python-safe keyword (``flush_reason=...`` for ``sqsobs.flush.reason``).
 
     Example::
 
@@ -200,12 +224,15 @@ def metric_attributes(
     """
     if operation is None and ATTR_OPERATION_NAME in spec.attributes:
         raise ValueError(f"{spec.name} requires messaging.operation.name: pass operation=")
-    candidates: dict[str, str | None] = {
+    address, port = _server_of(queue_url, None) if queue_url else (None, None)
+    candidates: dict[str, str | int | None] = {
         ATTR_SYSTEM: SYSTEM,
         ATTR_DESTINATION: queue,
         ATTR_OPERATION_NAME: operation,
         ATTR_OPERATION_TYPE: OPERATION_TYPES.get(operation) if operation else None,
         ATTR_ERROR_TYPE: error_type,
+        ATTR_SERVER_ADDRESS: address,
+        ATTR_SERVER_PORT: port,
     }
     for keyword, value in extra.items():
         key = f"sqsobs.{keyword.replace('_', '.')}"
@@ -252,3 +279,43 @@ def record_error(span: Span, error: BaseException | str) -> None:
         kind = error
     span.set_attribute(ATTR_ERROR_TYPE, kind)
     span.set_status(Status(StatusCode.ERROR, kind))
+
+
+def aws_request_id(source: object) -> str | None:
+    """The AWS request id of a boto3 response, or of the botocore error behind an exception.
+
+    Follows an exception's ``__cause__`` (sqsobs raises its errors ``from`` botocore's).
+
+    Example::
+
+        >>> aws_request_id({"ResponseMetadata": {"RequestId": "79b9da39"}})
+        '79b9da39'
+    """
+    for _ in range(4):  # the response, or an error and a few of its causes
+        response = source if isinstance(source, Mapping) else getattr(source, "response", None)
+        if isinstance(response, Mapping):
+            metadata = response.get("ResponseMetadata")
+            request_id = metadata.get("RequestId") if isinstance(metadata, Mapping) else None
+            if isinstance(request_id, str) and request_id:
+                return request_id
+        source = getattr(source, "__cause__", None)
+        if source is None:
+            return None
+    return None
+
+
+def set_request_id(span: Span, source: object) -> None:
+    """Set ``aws.request_id`` on ``span`` from a response or an error, when there is one."""
+    request_id = aws_request_id(source)
+    if request_id is not None:
+        span.set_attribute(ATTR_REQUEST_ID, request_id)
+
+
+def message_link(context: SpanContext, message_id: str | None) -> Link:
+    """A link to a message's creation context, carrying the message's id.
+
+    The conventions put per-message values on the links of a span that covers many messages.
+    """
+    if message_id is None:
+        return Link(context)
+    return Link(context, {ATTR_MESSAGE_ID: message_id})

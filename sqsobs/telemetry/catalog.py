@@ -20,7 +20,10 @@ __all__ = [
     "ATTR_FLUSH_REASON",
     "ATTR_OPERATION_NAME",
     "ATTR_OPERATION_TYPE",
+    "ATTR_PROPAGATION_FIELD",
     "ATTR_PROPAGATION_REASON",
+    "ATTR_SERVER_ADDRESS",
+    "ATTR_SERVER_PORT",
     "ATTR_SYSTEM",
     "BATCH_BYTES",
     "BATCH_MESSAGES",
@@ -44,6 +47,7 @@ __all__ = [
     "OPERATION_DURATION",
     "POLL_ERRORS",
     "PROCESS_DURATION",
+    "POLL_DURATION",
     "PROPAGATION_SKIPPED",
     "RECEIVE_COUNT",
     "RETRIES",
@@ -63,8 +67,15 @@ ATTR_OPERATION_NAME = "messaging.operation.name"
 #: ``create`` / ``send`` / ``receive`` / ``process`` / ``settle`` (semconv: "if applicable").
 ATTR_OPERATION_TYPE = "messaging.operation.type"
 ATTR_ERROR_TYPE = "error.type"
+#: The queue's host and port (from its URL) on the messaging metrics: the same queue name in two
+#: regions is two series.
+ATTR_SERVER_ADDRESS = "server.address"
+ATTR_SERVER_PORT = "server.port"
 ATTR_FLUSH_REASON = "sqsobs.flush.reason"
 ATTR_PROPAGATION_REASON = "sqsobs.propagation.reason"
+#: The propagator field left out (``traceparent``, ``tracestate``, ``baggage`` ...; ``all`` when
+#: the propagator failed), or the one found malformed (``AWSTraceHeader`` too).
+ATTR_PROPAGATION_FIELD = "sqsobs.propagation.field"
 
 #: Bucket boundaries the messaging semantic conventions advise for durations, in seconds.
 DURATION_BUCKETS_SECONDS: tuple[float, ...] = (
@@ -75,10 +86,13 @@ _AGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300
 _COUNT_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
 _BYTES_BUCKETS = (256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 524288.0, 1048576.0)
 _RECEIVE_COUNT_BUCKETS = (1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
+# A long poll waits up to 20 s for a message; the advised buckets stop at 10 s.
+_POLL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 
-_MSG = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_OPERATION_NAME, ATTR_ERROR_TYPE)
+_SERVER = (ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT)
+_MSG = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_OPERATION_NAME, ATTR_ERROR_TYPE, *_SERVER)
 # messaging.client.operation.duration also carries messaging.operation.type ("if applicable").
-_OPERATION = (*_MSG[:3], ATTR_OPERATION_TYPE, ATTR_ERROR_TYPE)
+_OPERATION = (*_MSG[:3], ATTR_OPERATION_TYPE, ATTR_ERROR_TYPE, *_SERVER)
 _QUEUE = (ATTR_SYSTEM, ATTR_DESTINATION)
 _QUEUE_ERR = (ATTR_SYSTEM, ATTR_DESTINATION, ATTR_ERROR_TYPE)
 
@@ -95,7 +109,8 @@ CONSUMED_MESSAGES = MetricSpec(
 )  # fmt: skip
 OPERATION_DURATION = MetricSpec(
     "messaging.client.operation.duration", "histogram", "s",
-    "Duration of each SQS call, by operation (send, receive, delete, heartbeat, release).",
+    "Duration of each SQS call, by operation (send, receive, delete, heartbeat, release);"
+    " receives that returned no message are left out (see sqsobs.listener.poll.duration).",
     _OPERATION, "both", DURATION_BUCKETS_SECONDS,
 )  # fmt: skip
 PROCESS_DURATION = MetricSpec(
@@ -106,8 +121,9 @@ PROCESS_DURATION = MetricSpec(
 
 # --- producer --------------------------------------------------------------------------------
 BUFFER_DEPTH = MetricSpec(
-    "sqsobs.producer.buffer.depth", "updown_counter", "{message}",
-    "Messages waiting in the producer's buffer, per queue (retries included).",
+    "sqsobs.producer.buffer.depth", "observable_updown_counter", "{message}",
+    "Messages waiting in the producer's buffer, per queue (retries included), read at each"
+    " collection.",
     _QUEUE, "producer",
 )  # fmt: skip
 BATCH_SPLITS = MetricSpec(
@@ -153,8 +169,9 @@ MESSAGES_REJECTED = MetricSpec(
 
 # --- listener --------------------------------------------------------------------------------
 INFLIGHT = MetricSpec(
-    "sqsobs.listener.inflight", "updown_counter", "{message}",
-    "Messages received and not yet settled (deleted or released).",
+    "sqsobs.listener.inflight", "observable_updown_counter", "{message}",
+    "Messages the listener holds invisible (handler running, or its delete not yet sent), read at"
+    " each collection.",
     _QUEUE, "listener",
 )  # fmt: skip
 HEARTBEATS = MetricSpec(
@@ -187,6 +204,12 @@ EMPTY_RECEIVES = MetricSpec(
     "ReceiveMessage calls that returned no message.",
     _QUEUE, "listener",
 )  # fmt: skip
+POLL_DURATION = MetricSpec(
+    "sqsobs.listener.poll.duration", "histogram", "s",
+    "Duration of every ReceiveMessage call, the long-poll wait included (empty and failed ones"
+    " too; error.type on failure).",
+    _QUEUE_ERR, "listener", _POLL_BUCKETS,
+)  # fmt: skip
 POLL_ERRORS = MetricSpec(
     "sqsobs.listener.poll.errors", "counter", "{error}",
     "ReceiveMessage calls that failed (throttling, network, 5xx), by error.type.",
@@ -200,10 +223,10 @@ MAX_EXTEND_EXCEEDED = MetricSpec(
 
 # --- both ------------------------------------------------------------------------------------
 PROPAGATION_SKIPPED = MetricSpec(
-    "sqsobs.propagation.skipped", "counter", "{message}",
-    "Messages whose trace context was not injected (no room, attribute taken, invalid) or not"
-    " extracted (malformed), by sqsobs.propagation.reason.",
-    (*_QUEUE, ATTR_PROPAGATION_REASON), "both",
+    "sqsobs.propagation.skipped", "counter", "{field}",
+    "Trace-context fields left out of a message (no room, attribute taken, invalid) or ignored"
+    " on receipt (malformed), by sqsobs.propagation.reason and sqsobs.propagation.field.",
+    (*_QUEUE, ATTR_PROPAGATION_REASON, ATTR_PROPAGATION_FIELD), "both",
 )  # fmt: skip
 
 #: Every instrument, in the order of the docs' metric table (docs/telemetry.md).
@@ -228,6 +251,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     MESSAGE_AGE,
     RECEIVE_COUNT,
     EMPTY_RECEIVES,
+    POLL_DURATION,
     POLL_ERRORS,
     MAX_EXTEND_EXCEEDED,
     PROPAGATION_SKIPPED,

@@ -19,6 +19,9 @@ patches them before it serves, openly and only there:
    goes through datetime per message. Inside send and receive the counters read 0 (neither uses
    them; GetQueueAttributes still counts), the retention check reads the one attribute it needs,
    and the no-argument clock uses ``time.time()``.
+4. Lost trace headers: SendMessageBatch drops each entry's ``MessageSystemAttributes`` (real SQS
+   keeps them, and single SendMessage calls keep them in moto too), so ``AWSTraceHeader`` never
+   reached a consumer. Each entry's system attributes are handed to the send it makes.
 """
 
 from __future__ import annotations
@@ -88,8 +91,37 @@ def apply_moto_patches() -> None:
         return bool(period + message.sent_timestamp / 1000 > time.time())
 
     models.SQSBackend.is_message_valid_based_on_retention_period = retention_ok
+    _patch_batch_system_attributes(models)
     # After the lock patch, so the counters are skipped inside the locked call as well.
     _patch_counters(models)
+
+
+def _patch_batch_system_attributes(models: Any) -> None:
+    # The batch call passes each entry's MessageAttributes dict on to send_message: that object
+    # identifies the entry whose MessageSystemAttributes the send should keep.
+    pending = threading.local()
+    original_batch = models.SQSBackend.send_message_batch
+    original_send = models.SQSBackend.send_message
+
+    def batch(self: Any, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+        pending.system = {
+            id(entry.get("MessageAttributes")): entry["MessageSystemAttributes"]
+            for entry in entries.values()
+            if entry.get("MessageSystemAttributes")
+        }
+        try:
+            return original_batch(self, queue_name, entries)
+        finally:
+            pending.system = {}
+
+    def send(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        system = getattr(pending, "system", None)
+        if system and kwargs.get("system_attributes") is None:
+            kwargs["system_attributes"] = system.get(id(kwargs.get("message_attributes")))
+        return original_send(self, queue_name, *args, **kwargs)
+
+    models.SQSBackend.send_message_batch = batch
+    models.SQSBackend.send_message = send
 
 
 def _patch_counters(models: Any) -> None:
