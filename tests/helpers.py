@@ -15,6 +15,8 @@ import pytest
 INSTALL_HINTS = {
     "prometheus": "install Debian's package: apt-get install prometheus",
     "promtool": "install Debian's package: apt-get install prometheus",
+    "node": "install Node.js 20 or newer (with npm)",
+    "npm": "install Node.js 20 or newer (with npm)",
 }
 
 

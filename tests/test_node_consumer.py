@@ -4,14 +4,14 @@ sent, through W3C ``traceparent`` and, when the user's 10 attributes leave no ro
 ``AWSTraceHeader`` read by ``@opentelemetry/propagator-aws-xray``.
 
 Needs Node 20+ and npm; the app's packages are installed with ``npm ci`` in
-``tests/node_consumer`` (done here when missing). Without node or npm the test is skipped.
+``tests/node_consumer`` (done here when missing). Without node or npm the test is skipped, and
+fails when CI is set.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +22,7 @@ import pytest
 from sqsobs import BatchProducer
 from sqsobs.telemetry._spans import get_tracer
 from tests.conftest import SqsServer
+from tests.helpers import require_binary
 
 APP = Path(__file__).resolve().parent / "node_consumer"
 
@@ -29,9 +30,8 @@ APP = Path(__file__).resolve().parent / "node_consumer"
 @pytest.fixture(scope="module")
 def node_app() -> Path:
     """The Node app with its packages installed, or a skip saying what is missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm (Node 20+) are needed for the cross-language consumer test")
+    require_binary("node")
+    npm = require_binary("npm")
     if not (APP / "node_modules").is_dir():
         installed = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
@@ -42,7 +42,10 @@ def node_app() -> Path:
             check=False,
         )
         if installed.returncode != 0:
-            pytest.skip(f"`npm ci` in tests/node_consumer failed: {installed.stderr[-400:]}")
+            failed = f"`npm ci` in tests/node_consumer failed: {installed.stderr[-400:]}"
+            if os.environ.get("CI"):
+                pytest.fail(failed)
+            pytest.skip(failed)
     return APP
 
 
