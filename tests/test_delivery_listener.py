@@ -224,9 +224,7 @@ def test_stalled_heartbeat_calls_hold_back_neither_deletes_nor_failing_workers(
         return True
 
     with FaultProxy(sqs_server.endpoint_url) as proxy:
-        stall = proxy.add(
-            Fault("stall", operations={"ChangeMessageVisibilityBatch"}, seconds=8.0)
-        )
+        stall = proxy.add(Fault("stall", operations={"ChangeMessageVisibilityBatch"}, seconds=8.0))
         # The listener builds its own clients (their timeouts are part of the fix).
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.endpoint_url)
         listener = Listener(
@@ -270,9 +268,7 @@ def test_a_release_waits_for_an_extension_of_its_message_on_the_wire(
         return message.receive_count > 1
 
     with FaultProxy(sqs_server.endpoint_url) as proxy:
-        proxy.add(
-            Fault("stall", operations={"ChangeMessageVisibilityBatch"}, seconds=2.0, count=1)
-        )
+        proxy.add(Fault("stall", operations={"ChangeMessageVisibilityBatch"}, seconds=2.0, count=1))
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.endpoint_url)
         listener = Listener(
             handler,
