@@ -128,7 +128,9 @@ def test_sigterm_releases_unstarted_messages_at_once_and_turns_unready(
     finally:
         if app.poll() is None:
             app.kill()
-    print(f"\n8 unstarted messages visible to another consumer {released_after:.2f} s after SIGTERM")
+    print(
+        f"\n8 unstarted messages visible to another consumer {released_after:.2f} s after SIGTERM"
+    )
     assert len(stolen) == 8 and released_after < 1.5
     assert still_draining  # released while the two handlers still ran
     assert app.returncode == 0, err
