@@ -73,7 +73,7 @@ def test_sigterm_in_a_20_s_long_poll_exits_at_once(
             app.kill()
     assert app.returncode == 0, err
     print(f"\nSIGTERM in a 20 s long poll: exited after {exited_after:.2f} s")
-    assert exited_after < 3.0  # not the 19 s left of the poll
+    assert exited_after < 5.0  # not the 19 s left of the poll (about 1 s on a quiet machine)
     # The cut poll may still take a message at the server (SQS does not notice the closed
     # connection): it then stays invisible for the short timeout an idle poll asks for (10 s),
     # not the 30 s visibility timeout.

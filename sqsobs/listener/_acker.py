@@ -151,8 +151,10 @@ class Acker:
         return True
 
     def stop(self, timeout_seconds: float | None = None) -> bool:
-        """Flush, then stop the thread, within ``timeout_seconds`` in all; False if the flush
-        did not finish in time (the thread goes on sending, as a daemon)."""
+        """Flush, then stop the thread, within ``timeout_seconds`` in all.
+
+        Returns False if the flush did not finish in time (the thread goes on, as a daemon).
+        """
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
         flushed = self.flush(timeout_seconds)
         with self._cond:
