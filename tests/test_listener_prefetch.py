@@ -15,7 +15,7 @@ import pytest
 from sqsobs import Listener
 from sqsobs.listener._prefetch import PrefetchBound
 from sqsobs.types import SqsMessage
-from tests.helpers import drain_queue, wait_for
+from tests.helpers import wait_for
 from tests.listener_support import Recorder, SqsCalls, queue_counts, send_bodies
 
 FAST = {"wait_time": 1, "idle_sleep_max": 0.0}
@@ -143,12 +143,14 @@ def test_prefetched_messages_are_released_at_once_on_stop(
     send_bodies(sqs_client, queue_url, ["warm"])
     seen = Recorder()
     running = threading.Event()
+    finished: list[float] = []
 
     def handler(message: SqsMessage) -> bool:
         seen.add([message])
         if message.body != "warm":
             running.set()
             time.sleep(3.0)
+            finished.append(time.monotonic())
         return True
 
     sqs = SqsCalls(make_client())
@@ -170,16 +172,22 @@ def test_prefetched_messages_are_released_at_once_on_stop(
         assert running.wait(5)
         listener.request_stop()
         begun = time.monotonic()
-        released = drain_queue(sqs_client, queue_url)  # another consumer, right away
+        released: list[dict[str, Any]] = []  # another consumer takes them, right away
+        while len(released) < 5 and time.monotonic() - begun < 3.0:
+            released += sqs_client.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
         took = time.monotonic() - begun
     finally:
         assert listener.join(timeout_seconds=10)
+    print(f"\n5 prefetched messages visible to another consumer {took:.2f} s after stop")
     assert len(released) == 5 and took < 1.0
+    assert begun + took < finished[0]  # released while the running handler went on
     assert listener.stats.released == 5 and listener.stats.succeeded == 2
     handled = [b for b in bodies if seen.bodies[b]]
     assert len(handled) == 1 and seen.bodies[handled[0]] == 1
     assert sorted([m["Body"] for m in released] + handled) == sorted(bodies)
-    assert queue_counts(sqs_client, queue_url) == (0, 0)
+    assert queue_counts(sqs_client, queue_url) == (0, 5)  # the other consumer holds them
 
 
 def test_fifo_groups_stay_in_order_and_whole_with_prefetch(
