@@ -180,9 +180,7 @@ def test_a_worker_thread_that_dies_anyway_is_replaced(
     assert seen.distinct() == 6
 
 
-def test_a_dead_heartbeat_or_poller_thread_turns_health_unhealthy(
-    make_client: Any, queue_url: str
-) -> None:
+def test_a_dead_heartbeat_thread_turns_health_unhealthy(make_client: Any, queue_url: str) -> None:
     listener = Listener(lambda m: True, queue_url=queue_url, client=make_client(), **FAST)
     server = HealthServer(0, [listener], host="127.0.0.1")
     with listener:
@@ -191,7 +189,6 @@ def test_a_dead_heartbeat_or_poller_thread_turns_health_unhealthy(
             assert _health(server.port) == (200, {"status": "ok"})
             heartbeat = _threads(f"sqsobs-{listener.telemetry.queue}-heartbeat")[0]
             _raise_in_thread(heartbeat, SystemExit)
-            listener._engine.heartbeat.track([])  # type: ignore[union-attr]
             with listener._engine.heartbeat._wake:  # type: ignore[union-attr]
                 listener._engine.heartbeat._wake.notify_all()  # type: ignore[union-attr]
             heartbeat.join(5)
@@ -251,6 +248,25 @@ def test_stalled_heartbeat_calls_hold_back_neither_deletes_nor_failing_workers(
         assert seen.bodies[body] == 1, dict(seen.bodies)
     assert counts[0] + counts[1] <= 1  # only "fails" may be left
     assert listener.stats.succeeded == 3
+
+
+@pytest.mark.parametrize(
+    ("visibility", "wait", "short", "poll"),
+    [(60, 20, 5.0, 30.0), (8, 5, 2.0, 15.0), (2, 0, 1.0, 10.0)],
+)
+def test_short_calls_time_out_well_within_half_a_visibility_timeout(
+    visibility: int, wait: int, short: float, poll: float
+) -> None:
+    from sqsobs.listener._clients import default_clients
+    from sqsobs.listener._settings import ListenerSettings
+
+    settings = ListenerSettings.resolve(
+        queue_url="q", visibility_secs=visibility, wait_time=wait, environ={}
+    )
+    client, poll_client = default_clients(settings)
+    assert (client.meta.config.read_timeout, client.meta.config.connect_timeout) == (short, short)
+    assert short <= max(1.0, visibility / 4)  # the heartbeat can retry before half a timeout
+    assert poll_client.meta.config.read_timeout == poll > wait  # a quiet long poll is no timeout
 
 
 def test_a_release_waits_for_an_extension_of_its_message_on_the_wire(
