@@ -1,9 +1,11 @@
-"""A listener process for tests/test_listener_sigterm.py: ``run_listeners()`` until SIGTERM.
+"""A listener process for the SIGTERM tests: ``run_listeners()`` until SIGTERM.
 
 Configured only by environment variables, as sqs-fargate-listener's ECS deployment is:
-``QUEUE_URL``, ``WORKER_THREADS``, ``WAIT_TIME``, ``VISIBILITY_SECS``, ``AWS_ENDPOINT_URL_SQS``.
-Every handler start and end is appended to ``LISTENER_APP_LOG``; the listeners' final counts are
-printed as JSON on stdout after the drain.
+``QUEUE_URL``, ``WORKER_THREADS``, ``WAIT_TIME``, ``VISIBILITY_SECS``, ``SHUTDOWN_TIMEOUT``,
+``AWS_ENDPOINT_URL_SQS``. Every handler start and end is appended to ``LISTENER_APP_LOG``; the
+listeners' final counts are printed as JSON on stdout after the drain. Handlers sleep
+``LISTENER_APP_HANDLER_SECONDS``, except a body starting with ``warm`` (no sleep) or ``endless``
+(10 minutes). ``LISTENER_APP_HEALTH_PORT`` serves ``/health`` and ``/ready`` on that port.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqsobs.types import SqsMessage
 
 LOG = os.environ["LISTENER_APP_LOG"]
 HANDLER_SECONDS = float(os.environ.get("LISTENER_APP_HANDLER_SECONDS", "1.0"))
+HEALTH_PORT = os.environ.get("LISTENER_APP_HEALTH_PORT")
 _lock = threading.Lock()
 
 
@@ -27,11 +30,20 @@ def record(event: str, message: SqsMessage) -> None:
         log.write(f"{event} {message.body}\n")
 
 
-@sqs_listener(mode="per_message")
+def seconds_for(body: str) -> float:
+    """How long the handler works on ``body``."""
+    if body.startswith("warm"):
+        return 0.0
+    if body.startswith("endless"):
+        return 600.0
+    return HANDLER_SECONDS
+
+
+@sqs_listener(mode="per_message", health_check_port=int(HEALTH_PORT) if HEALTH_PORT else None)
 def handle(message: SqsMessage) -> bool:
     """A slow handler: long enough to be caught mid-work by SIGTERM."""
     record("start", message)
-    time.sleep(HANDLER_SECONDS)
+    time.sleep(seconds_for(message.body))
     record("done", message)
     return True
 

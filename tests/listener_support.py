@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from sqsobs.listener._message import SqsMessage
@@ -81,3 +85,40 @@ class SqsCalls:
         """Calls of ``operation`` made so far."""
         with self.lock:
             return self.requests[operation]
+
+
+APP = Path(__file__).with_name("listener_app.py")
+ROOT = APP.parent.parent
+
+
+def start_app(sqs_server: Any, queue_url: str, log: Path, **env: str) -> subprocess.Popen[str]:
+    """Start tests/listener_app.py on ``queue_url`` (``env`` overrides its variables)."""
+    environ = {
+        **os.environ,
+        "QUEUE_URL": queue_url,
+        "AWS_ENDPOINT_URL_SQS": sqs_server.endpoint_url,
+        "WORKER_THREADS": "3",
+        "WAIT_TIME": "1",
+        "IDLE_SLEEP_MAX": "0",
+        "VISIBILITY_SECS": "30",
+        "LISTENER_APP_LOG": str(log),
+        "LOG_USE_COLOR": "0",
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, str(APP)],
+        env=environ,
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def events(log: Path, kind: str) -> list[str]:
+    """The bodies of the app's ``start`` or ``done`` events so far."""
+    if not log.exists():
+        return []
+    lines = log.read_text(encoding="utf-8").splitlines()
+    return [line.split(" ", 1)[1] for line in lines if line.startswith(f"{kind} ")]

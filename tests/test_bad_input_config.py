@@ -72,6 +72,7 @@ LISTENER_ENV: dict[str, list[str]] = {
     "POLLER_THREADS": ["two", "0", "5"],  # 5 > the 4 worker threads
     "IDLE_SLEEP_MAX": ["x", "-1", "nan"],
     "SHUTDOWN_TIMEOUT": ["x", "-1"],
+    "MAX_PREFETCH": ["some", "-1", "11"],
 }
 
 LISTENER_ARGS: dict[str, list[Any]] = {
@@ -94,6 +95,7 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "delete_linger_seconds": [-1, "0.05", float("nan")],
     "trace_empty_receives": ["yes", 1],
     "health_check_port": ["8080", -1, 65536, True, 1.5],
+    "max_prefetch": [-1, 11, "5"],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "name", "environ"}

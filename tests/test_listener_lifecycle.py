@@ -104,10 +104,11 @@ def test_environment_variables_and_defaults_are_unchanged() -> None:
     assert dataclasses.asdict(settings) == {
         "queue_url": "q", "mode": "batch", "wait_time": 20, "batch_size": 10,
         "visibility_secs": 60, "max_extend": 900, "worker_threads": 4, "poller_threads": 2,
-        "idle_sleep_max": 2.0, "shutdown_timeout_seconds": 30.0, "retry_backoff": False,
+        "idle_sleep_max": 2.0, "shutdown_timeout_seconds": 25.0, "retry_backoff": False,
         "retry_backoff_base": 30, "retry_backoff_max": 600, "health_check_port": None,
-        "trace_empty_receives": False, "delete_linger_seconds": 0.05,
+        "trace_empty_receives": False, "max_prefetch": 10, "delete_linger_seconds": 0.05,
     }  # fmt: skip
+    # Changed on purpose (issue 11.12): 25 s of drain fits ECS's and Kubernetes' 30 s default.
     env = {"POLLER_THREADS": "3", "WORKER_THREADS": "3", "SHUTDOWN_TIMEOUT": "7"}
     from_env = ListenerSettings.resolve(queue_url="q", environ=env)
     assert (from_env.poller_threads, from_env.shutdown_timeout_seconds) == (3, 7.0)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,41 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import drain_queue, wait_for
-from tests.listener_support import queue_counts, send_bodies
-
-APP = Path(__file__).with_name("listener_app.py")
-ROOT = APP.parent.parent
-
-
-def start_app(sqs_server: Any, queue_url: str, log: Path, **env: str) -> subprocess.Popen[str]:
-    environ = {
-        **os.environ,
-        "QUEUE_URL": queue_url,
-        "AWS_ENDPOINT_URL_SQS": sqs_server.endpoint_url,
-        "WORKER_THREADS": "3",
-        "WAIT_TIME": "1",
-        "IDLE_SLEEP_MAX": "0",
-        "VISIBILITY_SECS": "30",
-        "LISTENER_APP_LOG": str(log),
-        "LOG_USE_COLOR": "0",
-        "PYTHONPATH": str(ROOT),
-        **env,
-    }
-    return subprocess.Popen(
-        [sys.executable, str(APP)],
-        env=environ,
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def events(log: Path, kind: str) -> list[str]:
-    if not log.exists():
-        return []
-    lines = log.read_text(encoding="utf-8").splitlines()
-    return [line.split(" ", 1)[1] for line in lines if line.startswith(f"{kind} ")]
+from tests.listener_support import events, queue_counts, send_bodies, start_app
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

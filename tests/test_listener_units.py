@@ -91,6 +91,11 @@ BATCH = [make_message(i) for i in range(4)]
         (BatchResult(failed_message_ids=["id-0"]), {0}),
         ({"batchItemFailures": [{"itemIdentifier": "id-1"}]}, {1}),
         ({"batchItemFailures": []}, set()),
+        # Lambda's other shapes of complete success (issue 11.11): an empty response object,
+        # a null batchItemFailures list, an empty list.
+        ({}, set()),
+        ({"batchItemFailures": None}, set()),
+        ([], set()),
         (["rh-2", "id-0"], {0, 2}),
         ([BATCH[3]], {3}),
     ],
@@ -105,6 +110,9 @@ def test_failed_indexes_reads_every_result_form(result: object, expected: set[in
         BatchResult(failed_receipt_handles=["not-in-batch"]),
         {"batchItemFailures": [{"itemIdentifier": "nope"}]},
         {"batchItemFailures": [{"id": "id-1"}]},
+        # Lambda's complete failures: an empty or null itemIdentifier.
+        {"batchItemFailures": [{"itemIdentifier": ""}]},
+        {"batchItemFailures": [{"itemIdentifier": None}]},
         {"other": 1},
         "id-1",
         42,

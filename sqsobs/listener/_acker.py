@@ -6,6 +6,12 @@ of the answer is checked, and entries SQS failed on its side (or whole calls tha
 retryably) are sent again, up to ``max_attempts``. Releases (failed messages with a retry backoff,
 messages not started at shutdown, filtered messages) are ChangeMessageVisibilityBatch calls.
 
+The heartbeat (``guard``) lets go of each batch's messages right before it is sent. A release of a
+message that an extension call on the wire still carries is held back until that call returns
+(only that release; everything else goes on), so the release is the last change SQS applies. A
+release asked for after the acker stopped (a long poll that returned late) is sent at once on the
+caller's thread.
+
 Example::
 
     acker = Acker(client=c, queue_url=url, telemetry=tel)
@@ -29,7 +35,8 @@ from opentelemetry.trace import SpanContext
 from sqsobs._backoff import Backoff
 from sqsobs.errors import SqsError
 from sqsobs.limits import MAX_BATCH_ENTRIES
-from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, delete_batch
+from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, chunks, delete_batch
+from sqsobs.listener._heartbeat import Heartbeat
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._telemetry import ListenerTelemetry, creation_context
 from sqsobs.telemetry import OP_DELETE, OP_RELEASE, error_type, message_link
@@ -41,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 #: Before resending a whole failed call: full jitter up to 0.1 s * 2**(attempt-1), at most 1 s.
 CALL_BACKOFF = Backoff(base_seconds=0.1, max_seconds=1.0)
+#: How often held-back releases are looked at again while an extension call is on the wire.
+_HELD_BACK_CHECK_SECONDS = 0.02
 
 
 @dataclass
@@ -64,7 +73,7 @@ class Acker:
         linger_seconds: float = 0.05,
         max_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
-        before_send: Callable[[list[str]], None] | None = None,
+        guard: Heartbeat | None = None,
     ) -> None:
         self._client = client
         self._queue_url = queue_url
@@ -72,17 +81,24 @@ class Acker:
         self._linger = linger_seconds
         self._max_attempts = max_attempts
         self._sleep = sleep
-        # Called with the receipt handles of each batch right before it is sent (the heartbeat
-        # lets go of them there: held while waiting, never extended after the call).
-        self._before_send = before_send
+        # The heartbeat lets go of each batch's messages right before it is sent (held while
+        # waiting for the batch to fill, so a lingering delete cannot lose its message).
+        self._guard = guard
         self._deletes: list[_Item] = []
         self._releases: list[_Item] = []
+        self._held_back: list[_Item] = []  # releases waiting for an extension on the wire
+        self._closed = False  # the thread has ended: releases are sent by their caller
         self._urgent = False
         self._oldest = 0.0
         self._busy = False
         self._stopping = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread, once started."""
+        return self._thread
 
     def start(self, name: str = "sqsobs-acker") -> None:
         """Start the acker thread."""
@@ -112,8 +128,14 @@ class Acker:
         if not items:
             return
         with self._cond:
-            self._releases.extend(items)
-            self._cond.notify_all()
+            if not self._closed:
+                self._releases.extend(items)
+                self._cond.notify_all()
+                return
+        for item in items:
+            item.attempts = self._max_attempts - 1  # one attempt: no thread is left to retry
+        for batch in chunks(items):
+            self._send(list(batch), OP_RELEASE)
 
     def flush(self, timeout_seconds: float | None = None) -> bool:
         """Wait until everything queued has been sent; return False on timeout."""
@@ -121,7 +143,7 @@ class Acker:
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
-            while self._deletes or self._releases or self._busy:
+            while self._deletes or self._releases or self._held_back or self._busy:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -129,13 +151,17 @@ class Acker:
         return True
 
     def stop(self, timeout_seconds: float | None = None) -> bool:
-        """Flush, then stop the thread; return False if the flush did not finish in time."""
+        """Flush, then stop the thread, within ``timeout_seconds`` in all.
+
+        Returns False if the flush did not finish in time (the thread goes on, as a daemon).
+        """
+        deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
         flushed = self.flush(timeout_seconds)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout_seconds)
+            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return flushed
 
     def _run(self) -> None:
@@ -155,16 +181,28 @@ class Acker:
     def _next_batch(self) -> tuple[list[_Item], str | None]:
         with self._cond:
             while True:
+                if self._held_back:
+                    self._resume_held_back()
                 if self._releases:
                     return self._take(self._releases), OP_RELEASE
                 if self._deletes:
                     if self._ready_to_delete():
                         return self._take(self._deletes), OP_DELETE
                     continue
-                if self._stopping:
+                if self._stopping and not self._held_back:
+                    self._closed = True
                     return [], None
                 self._urgent = False
-                self._cond.wait()
+                self._cond.wait(_HELD_BACK_CHECK_SECONDS if self._held_back else None)
+
+    def _resume_held_back(self) -> None:
+        """Queue again the held-back releases whose extension call has returned (lock held)."""
+        assert self._guard is not None
+        busy = self._guard.extending([item.handle for item in self._held_back])
+        ready = [item for item in self._held_back if item.handle not in busy]
+        if ready:
+            self._held_back = [item for item in self._held_back if item.handle in busy]
+            self._releases[:0] = ready
 
     def _ready_to_delete(self) -> bool:
         """True when a delete batch should go now; else waits (lock held) up to the linger."""
@@ -187,8 +225,12 @@ class Acker:
         return batch
 
     def _send(self, batch: list[_Item], operation: str) -> None:
-        if self._before_send is not None:
-            self._before_send([item.handle for item in batch])
+        if self._guard is not None:
+            busy = self._guard.untrack_handles([item.handle for item in batch])
+            if busy and operation == OP_RELEASE and not self._closed:
+                batch = self._hold_back(batch, busy)
+                if not batch:
+                    return
         try:
             links = [
                 message_link(item.creation, item.message_id)
@@ -207,6 +249,12 @@ class Acker:
         self._record(operation, outcome, {item.handle for item in retry})
         if retry:
             self._requeue(retry, operation)
+
+    def _hold_back(self, batch: list[_Item], busy: set[str]) -> list[_Item]:
+        """Keep releases of messages being extended until that call returns; send the rest."""
+        with self._cond:
+            self._held_back.extend(item for item in batch if item.handle in busy)
+        return [item for item in batch if item.handle not in busy]
 
     def _call(self, batch: list[_Item], operation: str) -> BatchOutcome:
         if operation == OP_DELETE:

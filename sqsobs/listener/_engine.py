@@ -2,10 +2,16 @@
 
 An :class:`Engine` is built by ``Listener.start()`` once the queue URL is known: telemetry,
 heartbeat, acker, the event loop (for an ``async def`` handler), the handler runner, the worker
-pool and the pollers. :meth:`Engine.drain` stops them in this order, after the listener's stop
-event was set: pollers (their receive in flight returns; late messages are released), workers
-(in-flight handlers finish while the heartbeat goes on), acker (deletes and releases flushed),
-heartbeat, event loop.
+pool (and its prefetch bound, per message) and the pollers. The pollers use ``poll_client`` (a
+read timeout above the long poll), everything else ``client`` (short timeouts, so a stalled call
+is retried well within half a visibility timeout).
+
+Stopping, once the listener's stop event is set: :meth:`Engine.wake` releases at once what no
+worker started (the prefetch buffer) and wakes the pollers. :meth:`Engine.drain` then waits for
+the handlers until ``deadline`` minus a settle reserve (a tenth of the time, at most 2 s), gives
+receives on their way a moment (a long poll on an idle queue is not waited for; see
+:meth:`Poller.join <sqsobs.listener._poller.Poller.join>`), flushes deletes and releases until the
+deadline, and stops the heartbeat and the event loop.
 
 Example::
 
@@ -13,6 +19,7 @@ Example::
     engine.start()
     ...
     stop_event.set()
+    engine.wake()
     engine.drain(deadline)   # True if everything finished in time
 """
 
@@ -31,6 +38,7 @@ from sqsobs.listener._heartbeat import Heartbeat
 from sqsobs.listener._loop import EventLoopThread, is_async
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._poller import Poller
+from sqsobs.listener._prefetch import PrefetchBound
 from sqsobs.listener._runner import HandlerRunner
 from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._stats import ListenerStats
@@ -41,10 +49,14 @@ __all__ = ["Engine", "Hooks"]
 
 logger = logging.getLogger(__name__)
 
-#: How long the heartbeat thread may take to end once the deletes were flushed.
-_HEARTBEAT_STOP_SECONDS = 1.0
+#: The last part of a drain kept for the final deletes and releases: this share of it, at most
+#: _SETTLE_RESERVE_SECONDS.
+_SETTLE_RESERVE_SHARE = 0.1
+_SETTLE_RESERVE_SECONDS = 2.0
 #: The acker always gets this long to flush, even when the drain ran out of time.
 _MIN_FLUSH_SECONDS = 0.1
+#: The most the heartbeat thread and the event loop are waited for at the end.
+_THREAD_STOP_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,11 @@ class Engine:
         stats: ListenerStats,
         stop: threading.Event,
         hooks: Hooks,
+        poll_client: Any = None,
     ) -> None:
         self.name = queue_name(queue_url)
+        self._stop = stop
+        self._stopped_at = 0.0  # when wake() saw the stop request
         self.telemetry = ListenerTelemetry(self.name, queue_url)
         self.heartbeat = Heartbeat(
             client=client,
@@ -84,7 +99,7 @@ class Engine:
             queue_url=queue_url,
             telemetry=self.telemetry,
             linger_seconds=settings.delete_linger_seconds,
-            before_send=self.heartbeat.untrack_handles,
+            guard=self.heartbeat,
         )
         self.loop = EventLoopThread() if is_async(handler) else None
         self.runner = HandlerRunner(
@@ -100,9 +115,16 @@ class Engine:
             on_success=hooks.on_success,
             on_failure=hooks.on_failure,
         )
-        self.pool = WorkerPool(settings.worker_threads, stopping=stop.is_set)
+        prefetch = None
+        if settings.mode == "per_message":
+            prefetch = PrefetchBound(
+                workers=settings.worker_threads,
+                most=settings.max_prefetch,
+                visibility_secs=settings.visibility_secs,
+            )
+        self.pool = WorkerPool(settings.worker_threads, stopping=stop.is_set, prefetch=prefetch)
         self.poller = Poller(
-            client=client,
+            client=poll_client if poll_client is not None else client,
             queue_url=queue_url,
             settings=settings,
             telemetry=self.telemetry,
@@ -125,23 +147,40 @@ class Engine:
         self.poller.start(tag)
 
     def wake(self) -> None:
-        """Wake the pollers waiting for a free worker (the stop event was just set)."""
+        """The stop event was just set: release what no worker started, wake the pollers."""
+        self._stopped_at = time.monotonic()
+        unstarted = [m for job in self.pool.take_unstarted() for m in job.messages]
+        self.runner.release(unstarted, 0, "not started before shutdown")
         self.pool.wake()
+
+    def dead_threads(self) -> list[str]:
+        """Names of this listener's threads that died while it runs (workers are replaced)."""
+        if self._stop.is_set():
+            return []
+        threads = [self.heartbeat.thread, self.acker.thread]
+        if self.loop is not None:
+            threads.append(self.loop.thread)
+        dead = [t.name for t in threads if t is not None and not t.is_alive()]
+        return dead + self.poller.dead() + self.pool.dead()
 
     def drain(self, deadline: float) -> bool:
         """Stop everything in order; True if handlers and deletes finished by ``deadline``."""
-        self.poller.join(deadline)
-        finished = self.pool.join(deadline)
+        now = time.monotonic()
+        reserve = min(_SETTLE_RESERVE_SECONDS, _SETTLE_RESERVE_SHARE * max(0.0, deadline - now))
+        settle_at = deadline - reserve
+        finished = self.pool.join(settle_at)
         if not finished:
             logger.warning(
                 "listener on %s: handlers still running at the shutdown deadline; their "
                 "messages come back after their visibility timeout",
                 self.name,
             )
-        remaining = max(_MIN_FLUSH_SECONDS, deadline - time.monotonic())
-        flushed = self.acker.stop(remaining)
-        self.heartbeat.stop(_HEARTBEAT_STOP_SECONDS)
+        # A receive on its way is waited for briefly; a long poll on an idle queue is not.
+        self.poller.join(settle_at, stopped_at=self._stopped_at or now)
+        flushed = self.acker.stop(max(_MIN_FLUSH_SECONDS, deadline - time.monotonic()))
+        last = min(_THREAD_STOP_SECONDS, max(0.0, deadline - time.monotonic()))
+        self.heartbeat.stop(last)
         self.telemetry.stop_observing()
         if self.loop is not None:
-            self.loop.stop()
+            self.loop.stop(last)
         return finished and flushed

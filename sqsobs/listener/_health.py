@@ -1,13 +1,17 @@
 """An optional HTTP health endpoint for container health checks (``health_check_port``).
 
-``GET /health`` answers 200 ``{"status": "ok"}`` while every listener on the port runs, and 503
-``{"status": "draining"}`` once shutdown began. ``GET /metrics`` answers JSON in
-sqs-fargate-listener's flat shape (``queue_url``, ``mode``, ``worker_threads``,
-``uptime_seconds``, ``messages_processed``, ``messages_failed``, ``messages_filtered``), which
-probes and dashboards built for it read, plus ``listeners``: each listener's own counts. With
-several listeners on the port the counts and ``worker_threads`` add up, ``uptime_seconds`` is the
-longest, and ``queue_url`` and ``mode`` are the first listener's. (For Prometheus metrics, use
-:func:`sqsobs.configure_telemetry`.)
+``GET /health`` (liveness) answers 200 ``{"status": "ok"}`` while every listener on the port runs,
+503 ``{"status": "unhealthy", "threads": [...]}`` when a listener's thread died (its heartbeat,
+acker, event loop or a poller; a dead worker is replaced), and 503 ``{"status": "draining"}`` once
+shutdown began. ``GET /ready`` (readiness) answers 200 ``{"status": "ready"}`` while every
+listener receives and 503 ``{"status": "draining"}`` from the moment a stop was requested: it
+turns first, so a load balancer or Kubernetes stops counting the process before it exits.
+``GET /metrics`` answers JSON in sqs-fargate-listener's flat shape (``queue_url``, ``mode``,
+``worker_threads``, ``uptime_seconds``, ``messages_processed``, ``messages_failed``,
+``messages_filtered``), which probes and dashboards built for it read, plus ``listeners``: each
+listener's own counts. With several listeners on the port the counts and ``worker_threads`` add
+up, ``uptime_seconds`` is the longest, and ``queue_url`` and ``mode`` are the first listener's.
+(For Prometheus metrics, use :func:`sqsobs.configure_telemetry`.)
 
 A listener given ``health_check_port`` joins the server on that port when it starts (the first
 one starts it) and leaves when it has stopped (the last one stops it), so listeners given the
@@ -39,10 +43,13 @@ logger = logging.getLogger(__name__)
 
 #: How long stop() waits for the serving thread to end.
 _STOP_SECONDS = 5.0
+#: How often the serving thread looks for a stop (stop() waits up to this long; it is part of
+#: the drain's time).
+_POLL_SECONDS = 0.05
 
 
 class HealthServer:
-    """Serves /health and /metrics for ``listeners`` on ``port`` (0: any free port)."""
+    """Serves /health, /ready and /metrics for ``listeners`` on ``port`` (0: any free port)."""
 
     def __init__(self, port: int, listeners: Sequence[Listener], host: str = "0.0.0.0") -> None:
         # Each listener, with when it joined (``time.monotonic()``): its uptime's start.
@@ -89,8 +96,15 @@ class HealthServer:
         with self._lock:
             joined = dict(self._listeners)
         if route == "/health":
+            dead = [name for listener in joined for name in listener.dead_threads()]
+            if dead:
+                return 503, {"status": "unhealthy", "threads": dead}
             if all(listener.running for listener in joined):
                 return 200, {"status": "ok"}
+            return 503, {"status": "draining"}
+        if route == "/ready":
+            if all(listener.running for listener in joined):
+                return 200, {"status": "ready"}
             return 503, {"status": "draining"}
         if route == "/metrics":
             return 200, _metrics(joined, time.monotonic())
@@ -99,7 +113,10 @@ class HealthServer:
     def start(self) -> HealthServer:
         """Serve on a daemon thread."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sqsobs-health", daemon=True
+            target=self._server.serve_forever,
+            args=(_POLL_SECONDS,),
+            name="sqsobs-health",
+            daemon=True,
         )
         self._thread.start()
         logger.info("health endpoint on port %d", self.port)

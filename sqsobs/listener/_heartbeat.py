@@ -1,15 +1,19 @@
 """One heartbeat thread per listener: keeps every in-flight message invisible, in batches.
 
-A message is tracked from the moment it is received until its handler returns. When any tracked
-message gets within half a visibility timeout of becoming visible, the heartbeat extends it, and
-every other message due soon with it, by ChangeMessageVisibilityBatch calls of at most 10
-entries. A message is never held longer than ``visibility_secs + max_extend`` seconds in total
-(nor SQS's 12 hours): past that its handler is logged and counted, and the message may come back.
+A message is tracked from the moment it is received until it is settled. When any tracked message
+gets within half a visibility timeout of becoming visible, the heartbeat extends it, and every
+other message due soon with it, by ChangeMessageVisibilityBatch calls of at most 10 entries. A
+message is never held longer than ``visibility_secs + max_extend`` seconds in total (nor SQS's 12
+hours): past that its handler is logged and counted, and the message may come back.
 
 A failed message is untracked when its handler returns; a successful one when the acker sends its
-delete (so a delete waiting for its batch to fill cannot lose the message to an expired
-timeout). Untracking waits for a heartbeat call in progress, so no message is ever extended after
-its delete was sent.
+delete (so a delete waiting for its batch to fill cannot lose the message to an expired timeout).
+No lock is held across a call: untracking never waits, so a stalled call holds back neither
+deletes nor workers. Instead :meth:`Heartbeat.untrack_handles` says which of the messages an
+extension on the wire still carries. A delete may go at once (whichever SQS applies last, the
+message ends deleted: the extension of a deleted message fails, and is not counted as a failure);
+a release (a visibility change of the acker's) waits for that one call, so that it is the last
+change SQS applies.
 
 Example::
 
@@ -74,9 +78,15 @@ class Heartbeat:
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._call_lock = threading.Lock()
+        # Receipt handles in the call on the wire (read by untrack_handles, never waited for).
+        self._extending: set[str] = set()
         self._stopping = False
         self._thread: threading.Thread | None = None
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread, once started."""
+        return self._thread
 
     def start(self, name: str = "sqsobs-heartbeat") -> None:
         """Start the heartbeat thread."""
@@ -91,30 +101,43 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout_seconds)
 
-    def track(self, messages: Iterable[SqsMessage]) -> None:
-        """Hold ``messages`` from their receive time (``received_at``)."""
+    def track(self, messages: Iterable[SqsMessage], visibility_seconds: int | None = None) -> None:
+        """Hold ``messages`` from their receive time (``received_at``).
+
+        ``visibility_seconds``: the timeout their receive set, if not ``visibility_secs``.
+        """
         cap = float(MAX_VISIBILITY_TIMEOUT_SECONDS)
+        seconds = self._visibility if visibility_seconds is None else visibility_seconds
         with self._wake:
             was_empty = not self._held
             for message in messages:
                 start = message.received_at or self._clock()
                 self._held[message.receipt_handle] = _Held(
                     message.message_id,
-                    start + self._visibility,
+                    start + seconds,
                     start + min(self._visibility + self._max_extend, cap),
                 )
-            if was_empty:
-                self._wake.notify_all()
+            if was_empty or seconds < self._visibility:
+                self._wake.notify_all()  # due sooner than whatever the thread waits for
 
     def untrack(self, messages: Iterable[SqsMessage]) -> None:
-        """Stop holding ``messages``; returns only once no call can extend them any more."""
+        """Stop holding ``messages`` (no new extension starts for them; never waits)."""
         self.untrack_handles([message.receipt_handle for message in messages])
 
-    def untrack_handles(self, handles: Iterable[str]) -> None:
-        """Stop holding the messages with these receipt handles (see :meth:`untrack`)."""
-        with self._call_lock, self._lock:
+    def untrack_handles(self, handles: Iterable[str]) -> set[str]:
+        """Stop holding these messages; return those an extension on the wire still carries."""
+        with self._lock:
+            busy: set[str] = set()
             for handle in handles:
                 self._held.pop(handle, None)
+                if handle in self._extending:
+                    busy.add(handle)
+            return busy
+
+    def extending(self, handles: Iterable[str]) -> set[str]:
+        """Which of ``handles`` an extension on the wire carries."""
+        with self._lock:
+            return {handle for handle in handles if handle in self._extending}
 
     def held(self) -> int:
         """How many messages are tracked."""
@@ -137,11 +160,9 @@ class Heartbeat:
 
     def beat(self) -> float:
         """Extend every message that is due now; return seconds until the next one is due."""
-        with self._call_lock:
-            due = self._collect_due(self._clock())
-            retry = False
-            for batch in chunks(due):
-                retry |= self._extend(batch)
+        retry = False
+        for batch in chunks(self._collect_due(self._clock())):
+            retry |= self._extend(batch)
         with self._lock:
             if not self._held:
                 return 3600.0
@@ -183,6 +204,20 @@ class Heartbeat:
 
     def _extend(self, batch: Sequence[tuple[str, int]]) -> bool:
         """One ChangeMessageVisibilityBatch; return True if it should be retried soon."""
+        with self._lock:
+            # Messages settled since they were found due are not extended any more.
+            batch = [(handle, seconds) for handle, seconds in batch if handle in self._held]
+            handles = [handle for handle, _ in batch]
+            self._extending.update(handles)
+        if not batch:
+            return False
+        try:
+            return self._call(batch)
+        finally:
+            with self._lock:
+                self._extending.difference_update(handles)
+
+    def _call(self, batch: list[tuple[str, int]]) -> bool:
         sent_at = self._clock()
         try:
             with self._telemetry.call_span(OP_HEARTBEAT, len(batch)) as span:
@@ -199,18 +234,21 @@ class Heartbeat:
                 held = self._held.get(handle)
                 if held is not None:
                     held.visible_until = sent_at + seconds[handle]
-            for handle, (_code, retryable) in outcome.failed.items():
+            # Entries of messages settled during the call failed because they were deleted or
+            # released meanwhile: not a failure of the heartbeat.
+            failed = {h: f for h, f in outcome.failed.items() if h in self._held}
+            for handle, (_code, retryable) in failed.items():
                 if not retryable:
                     # The handle is gone (deleted, expired, re-received): nothing left to hold.
                     self._held.pop(handle, None)
         self._telemetry.heartbeats(len(outcome.succeeded))
-        for code, _ in outcome.failed.values():
+        for code, _ in failed.values():
             self._telemetry.heartbeats(1, code)
-        if outcome.failed:
+        if failed:
             logger.warning(
                 "heartbeat could not extend %d message(s) on %s: %s",
-                len(outcome.failed),
+                len(failed),
                 self._queue_url,
-                sorted({code for code, _ in outcome.failed.values()}),
+                sorted({code for code, _ in failed.values()}),
             )
-        return any(retryable for _, retryable in outcome.failed.values())
+        return any(retryable for _, retryable in failed.values())

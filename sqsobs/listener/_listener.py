@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from sqsobs._client import build_sqs_client
 from sqsobs.errors import ConfigError, ListenerClosed, ListenerError
+from sqsobs.listener._clients import default_clients
 from sqsobs.listener._engine import Engine, Hooks
 from sqsobs.listener._health import join_health, leave_health
 from sqsobs.listener._message import SqsMessage
@@ -64,8 +64,9 @@ class Listener:
     ``os.environ``), read now; a bad value raises :class:`~sqsobs.errors.ConfigError`.
     ``filter_fn(msg)`` returning False skips a message (it comes back after the retry backoff);
     ``on_success(msg)`` and ``on_failure(msg, error)`` see each outcome. ``client`` is a boto3
-    SQS client (default: one per listener, from the environment). With ``health_check_port``
-    the listener serves ``/health`` and ``/metrics`` while it runs.
+    SQS client (default: two per listener, from the environment: one for long polls, one with
+    short timeouts for deletes and heartbeats). With ``health_check_port`` the listener serves
+    ``/health``, ``/ready`` and ``/metrics`` while it runs.
 
     Example::
 
@@ -97,6 +98,7 @@ class Listener:
         client: Any = None,
         delete_linger_seconds: float | None = None,
         trace_empty_receives: bool | None = None,
+        max_prefetch: int | None = None,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -147,6 +149,18 @@ class Listener:
         return self._state is ListenerState.RUNNING
 
     @property
+    def healthy(self) -> bool:
+        """False if one of its threads died while it runs (see :meth:`dead_threads`)."""
+        return not self.dead_threads()
+
+    def dead_threads(self) -> list[str]:
+        """Names of threads that died while the listener runs (a worker is replaced at once)."""
+        engine = self._engine
+        if engine is None or not self.running:
+            return []
+        return engine.dead_threads()
+
+    @property
     def telemetry(self) -> ListenerTelemetry:
         """The listener's spans and metrics (``telemetry.queue`` is the queue's name)."""
         engine = self._engine
@@ -187,12 +201,14 @@ class Listener:
         return self
 
     def _start_engine(self) -> Engine:
+        poll_client = None
         if self._client is None:
-            self._client = _default_client(self.settings.worker_threads)
+            self._client, poll_client = default_clients(self.settings)
         self.queue_url = resolve_queue_url(self._client, self.settings.queue_url)
         engine = Engine(
             self.handler,
             client=self._client,
+            poll_client=poll_client,
             queue_url=self.queue_url,
             settings=self.settings,
             stats=self.stats,
@@ -279,9 +295,3 @@ class Listener:
 
 def _remaining(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
-
-
-def _default_client(worker_threads: int) -> Any:
-    """A client whose pool fits the pollers, every worker, the heartbeat and the acker."""
-    # The read timeout outlasts the longest long poll (20 s), so a quiet queue is no timeout.
-    return build_sqs_client(max_pool_connections=worker_threads + 4, read_timeout_seconds=40)

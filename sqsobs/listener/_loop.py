@@ -3,7 +3,8 @@
 One loop per listener, on its own thread: every worker hands its call over and waits for the
 result, so async handlers of one listener share one loop (and whatever they keep on it, such as
 a client session). The caller's OpenTelemetry context (the ``process`` span) is made current
-inside the task.
+inside the task. ``SystemExit`` and ``KeyboardInterrupt`` raised by a handler reach its caller like
+any other exception (asyncio would re-raise them out of the loop and end its thread).
 
 Example::
 
@@ -25,6 +26,15 @@ from opentelemetry import context as otel_context
 
 __all__ = ["EventLoopThread", "is_async"]
 
+
+class _Exit(Exception):
+    """Carries a handler's SystemExit or KeyboardInterrupt past asyncio, which re-raises them."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
 #: How long stop() waits for the loop thread to end.
 _STOP_SECONDS = 5.0
 
@@ -42,6 +52,11 @@ class EventLoopThread:
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The loop's thread, once started."""
+        return self._thread
+
     def start(self, name: str = "sqsobs-loop") -> None:
         """Start the loop's thread."""
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
@@ -53,7 +68,10 @@ class EventLoopThread:
             # A handler still running past the drain: its message comes back later.
             raise RuntimeError("the listener's event loop has stopped")
         task = self._in_context(otel_context.get_current(), handler, argument)
-        return asyncio.run_coroutine_threadsafe(task, self._loop).result()
+        try:
+            return asyncio.run_coroutine_threadsafe(task, self._loop).result()
+        except _Exit as boxed:
+            raise boxed.error from None
 
     @staticmethod
     async def _in_context(
@@ -65,15 +83,17 @@ class EventLoopThread:
         token = otel_context.attach(context)
         try:
             return await handler(argument)
+        except (SystemExit, KeyboardInterrupt) as error:
+            raise _Exit(error) from None
         finally:
             otel_context.detach(token)
 
-    def stop(self) -> None:
+    def stop(self, timeout_seconds: float = _STOP_SECONDS) -> None:
         """Stop the loop (after the handlers have returned) and close it."""
         if self._thread is None:
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(_STOP_SECONDS)
+        self._thread.join(timeout_seconds)
         self._thread = None
         if not self._loop.is_running():
             self._loop.close()

@@ -1,9 +1,13 @@
 """``@sqs_listener`` registers handlers; ``run_listeners()`` runs them all until SIGTERM/SIGINT.
 
 One signal handler serves every listener: the first SIGTERM or SIGINT stops receiving on all of
-them at once and drains (in-flight handlers finish with their heartbeats going on, deletes are
-flushed, received-but-unstarted messages are made visible again), within the shutdown timeout;
-``run_listeners()`` then returns and the process can exit 0. A second signal exits at once.
+them at once (their ``/ready`` turns 503, messages received but not started are made visible
+again at once, long polls are not waited for) and drains them in parallel: in-flight handlers
+finish with their heartbeats going on, deletes and releases are flushed, and the telemetry the
+application configured is flushed. All of it fits in the shutdown timeout, counted from the
+signal: the handlers get it minus the last few seconds (a tenth of it for deletes, a tenth for
+telemetry, at most 2 s each); ``run_listeners()`` then returns and the process can exit 0. A second
+signal exits at once.
 
 Example::
 
@@ -31,6 +35,7 @@ from sqsobs.errors import NoListenersRegistered
 from sqsobs.listener._listener import Listener
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._settings import settings_from
+from sqsobs.listener._telemetry import flush_telemetry
 
 __all__ = [
     "clear_listeners",
@@ -47,6 +52,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: How often the main thread looks for a shutdown request (a plain poll: signal-safe).
 _POLL_SECONDS = 0.1
+#: The end of the shutdown timeout kept for the telemetry flush: this share, at most the seconds.
+_TELEMETRY_RESERVE_SHARE = 0.1
+_TELEMETRY_RESERVE_SECONDS = 2.0
+#: How much longer than its deadline a listener's drain is waited for (its last thread joins).
+_JOIN_SLACK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ class ListenerSpec:
 _registry: list[ListenerSpec] = []
 _registry_lock = threading.Lock()
 _shutdown = threading.Event()
+#: When the shutdown was asked for (time.monotonic()): the drain's time counts from there.
+_shutdown_at: list[float] = []
 
 
 def sqs_listener(
@@ -88,6 +100,7 @@ def sqs_listener(
     client: Any = None,
     trace_empty_receives: bool | None = None,
     delete_linger_seconds: float | None = None,
+    max_prefetch: int | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 
@@ -135,6 +148,7 @@ def clear_listeners() -> None:
 
 def request_shutdown() -> None:
     """Ask a running :func:`run_listeners` to drain and return, as SIGTERM does."""
+    _shutdown_at.append(time.monotonic())
     _shutdown.set()
 
 
@@ -164,6 +178,7 @@ def run_listeners(
     if not block:
         return listeners
     _shutdown.clear()
+    _shutdown_at.clear()
     previous = _install_signals() if install_signal_handlers else {}
     try:
         while not _shutdown.is_set():
@@ -196,13 +211,14 @@ def _start_all(listeners: list[Listener]) -> None:
 
 
 def _drain(listeners: list[Listener], timeout_seconds: float | None) -> None:
-    """Stop receiving everywhere at once, then let every listener finish in parallel."""
+    """Stop receiving everywhere at once, drain every listener in parallel, flush telemetry."""
     for listener in listeners:
         listener.request_stop()
     timeout = timeout_seconds
     if timeout is None:
         timeout = max(listener.settings.shutdown_timeout_seconds for listener in listeners)
-    deadline = time.monotonic() + timeout
+    end = (_shutdown_at[0] if _shutdown_at else time.monotonic()) + timeout
+    deadline = end - min(_TELEMETRY_RESERVE_SECONDS, _TELEMETRY_RESERVE_SHARE * timeout)
     joiners = [
         threading.Thread(
             target=listener.join, args=(max(0.0, deadline - time.monotonic()),), daemon=True
@@ -212,7 +228,9 @@ def _drain(listeners: list[Listener], timeout_seconds: float | None) -> None:
     for joiner in joiners:
         joiner.start()
     for joiner in joiners:
-        joiner.join(max(0.0, deadline - time.monotonic()) + 1.0)
+        joiner.join(max(0.0, deadline - time.monotonic()) + _JOIN_SLACK_SECONDS)
+    if not flush_telemetry(max(0.0, end - time.monotonic())):
+        logger.warning("telemetry was not flushed within the shutdown timeout")
     logger.info("all listeners drained")
 
 
@@ -236,5 +254,6 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
         # A second signal: the operator wants out now. Undeleted messages come back on their own.
         os.write(2, f"sqsobs: second {signal.Signals(signum).name}; exiting now\n".encode())
         os._exit(128 + signum)
+    _shutdown_at.append(time.monotonic())
     logger.info("%s received: draining listeners", signal.Signals(signum).name)
     _shutdown.set()

@@ -8,8 +8,11 @@ A batch handler may return any of these (Lambda handlers port unchanged):
 - a list of failed receipt handles, message ids or :class:`SqsMessage` objects;
 - ``None`` or ``True``: every message succeeded; ``False``: the whole batch failed.
 
-As in Lambda, an identifier that is not in the batch fails the whole batch: the listener never
-guesses which message a handler meant, so nothing is deleted that was not handled.
+As in Lambda, complete success is also ``{}``, ``{"batchItemFailures": None}``,
+``{"batchItemFailures": []}`` and ``[]``; and an identifier that is not in the batch (empty or
+null included) fails the whole batch: the listener never guesses which message a handler meant, so
+nothing is deleted that was not handled. A dict with other keys but no ``batchItemFailures`` (a
+misspelt key, say) fails the whole batch too.
 
 Example::
 
@@ -80,9 +83,13 @@ def _identifiers(result: object) -> list[object]:
 
 
 def _lambda_items(result: Mapping[object, object]) -> list[object]:
-    items = result.get("batchItemFailures")
-    if items is None:
+    if not result:
+        return []  # Lambda's empty response object: complete success
+    if "batchItemFailures" not in result:
         raise InvalidBatchResult("a dict result needs a 'batchItemFailures' list")
+    items = result["batchItemFailures"]
+    if items is None:
+        return []  # Lambda's null list: complete success
     if not isinstance(items, Iterable) or isinstance(items, (str, bytes)):
         raise InvalidBatchResult("'batchItemFailures' must be a list")
     identifiers: list[object] = []

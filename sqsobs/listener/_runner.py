@@ -8,6 +8,13 @@ once with every message and reads its result (:mod:`sqsobs.listener._results`); 
 the whole batch. ``async def`` handlers run on the listener's event loop thread
 (:mod:`sqsobs.listener._loop`).
 
+Any ``BaseException`` a handler raises is a failure of its message (or batch), counted, logged and
+recorded on the span, and the worker goes on: ``sys.exit()``, argparse's ``parser.error()`` and
+click's exits raise ``SystemExit``, which in a worker thread never exited the process anyway (it
+only ended the thread). ``KeyboardInterrupt`` too: Python delivers Ctrl-C to the main thread only
+(where ``run_listeners()`` turns it into a drain), so a worker sees one only when the handler
+raises it itself.
+
 Example::
 
     runner = HandlerRunner(handle, settings=s, telemetry=t, heartbeat=h, acker=a, stats=st)
@@ -110,7 +117,7 @@ class HandlerRunner:
         with self._telemetry.process_span([message], receive, batch=False) as span:
             try:
                 ok = bool(self._invoke(message))
-            except Exception as exc:
+            except BaseException as exc:  # sys.exit() too: see the module docstring
                 error, ok = exc, False
                 record_error(span, exc)
             if not ok and error is None:
@@ -124,7 +131,11 @@ class HandlerRunner:
         queue = self._telemetry.queue
         if error is not None:
             logger.error(
-                "handler failed for message %s on %s", message.message_id, queue, exc_info=error
+                "handler failed for message %s on %s%s",
+                message.message_id,
+                queue,
+                _exit_note(error),
+                exc_info=error,
             )
         else:
             logger.warning(
@@ -148,7 +159,7 @@ class HandlerRunner:
         with self._telemetry.process_span(batch, receive, batch=True) as span:
             try:
                 failed = failed_indexes(self._invoke(batch), batch)
-            except Exception as exc:
+            except BaseException as exc:  # sys.exit() too: see the module docstring
                 error, failed = exc, set(range(len(batch)))
                 record_error(span, exc)
             if failed and error is None:
@@ -167,9 +178,10 @@ class HandlerRunner:
         queue = self._telemetry.queue
         if error is not None:
             logger.error(
-                "batch handler failed on %s; all %d message(s) will be retried",
+                "batch handler failed on %s; all %d message(s) will be retried%s",
                 queue,
                 len(batch),
+                _exit_note(error),
                 exc_info=error,
             )
         blocked = self._blocked_by_fifo(batch, failed)
@@ -203,7 +215,7 @@ class HandlerRunner:
             return True
         try:
             keep = bool(self._filter(message))
-        except Exception:
+        except BaseException:
             logger.warning(
                 "filter_fn raised for message %s; treating it as filtered out",
                 message.message_id,
@@ -261,5 +273,15 @@ class HandlerRunner:
     def _hook(self, hook: Callable[..., Any], *args: Any) -> None:
         try:
             hook(*args)
-        except Exception:
+        except BaseException:
             logger.warning("an on_success/on_failure hook raised; ignored", exc_info=True)
+
+
+def _exit_note(error: BaseException) -> str:
+    """A hint for errors that usually mean "exit the program": a handler cannot do that."""
+    if isinstance(error, Exception):
+        return ""
+    return (
+        f" ({type(error).__name__} in a handler is a failure of its message; the listener "
+        "goes on: stop it with SIGTERM or request_shutdown())"
+    )

@@ -3,11 +3,11 @@
 :class:`ListenerSettings` is the one list of options: ``@sqs_listener``, :class:`Listener` and
 :meth:`ListenerSettings.resolve` all take exactly its fields. The environment variables are
 sqs-fargate-listener's (``QUEUE_URL``, ``WAIT_TIME``, ``BATCH_SIZE``, ``VISIBILITY_SECS``,
-``MAX_EXTEND``, ``WORKER_THREADS``, ``IDLE_SLEEP_MAX``) plus ``POLLER_THREADS`` and
-``SHUTDOWN_TIMEOUT``. A bad value (not a number, outside SQS's range, a malformed queue URL)
-raises :class:`~sqsobs.errors.ConfigError` naming the argument or variable, when the listener is
-built; for the arguments sqs-fargate-listener checked, in its words (``"batch_size must be
-between 1 and 10, got 11"``), so tests written for it still match.
+``MAX_EXTEND``, ``WORKER_THREADS``, ``IDLE_SLEEP_MAX``) plus ``POLLER_THREADS``,
+``SHUTDOWN_TIMEOUT`` and ``MAX_PREFETCH``. A bad value (not a number, outside SQS's range, a
+malformed queue URL) raises :class:`~sqsobs.errors.ConfigError` naming the argument or variable,
+when the listener is built; for the arguments sqs-fargate-listener checked, in its words
+(``"batch_size must be between 1 and 10, got 11"``), so tests written for it still match.
 
 Example::
 
@@ -179,7 +179,12 @@ class ListenerSettings:
         doc="most seconds of random sleep after an empty receive",
     )
     shutdown_timeout_seconds: float = setting(
-        30.0, env="SHUTDOWN_TIMEOUT", minimum=0.0, maximum=3600.0, doc="how long a drain may take"
+        25.0,
+        env="SHUTDOWN_TIMEOUT",
+        minimum=0.0,
+        maximum=3600.0,
+        doc="the whole drain after SIGTERM: handlers, the last deletes and (under "
+        "`run_listeners()`) the telemetry flush; keep the container's stop timeout above it",
     )
     retry_backoff: bool = setting(
         False,
@@ -209,6 +214,16 @@ class ListenerSettings:
     )
     trace_empty_receives: bool = setting(
         False, doc="also trace receives that returned nothing (always counted)"
+    )
+    max_prefetch: int = setting(
+        lambda v: v["batch_size"],
+        env="MAX_PREFETCH",
+        minimum=0,
+        maximum=MAX_RECEIVE_MESSAGES,
+        shown_default="`batch_size`",
+        doc="per-message mode: most received messages waiting for a busy worker (kept invisible "
+        "by the heartbeat, released at shutdown, never more than start within half a "
+        "visibility timeout); 0: receive only for free workers",
     )
     delete_linger_seconds: float = setting(
         0.05,

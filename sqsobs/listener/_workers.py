@@ -1,33 +1,41 @@
-"""A listener's worker pool: ``worker_threads`` threads running handler tasks, and their slots.
+"""A listener's worker pool: ``worker_threads`` threads, their slots and the prefetch buffer.
 
-A poller reserves free workers before it receives (one per batch, or one per message), so it
-never receives more than the pool can start at once; what it does not use it gives back. Each
-task frees its worker's slot when it ends.
+A poller reserves slots before it receives (one per batch, or one per message) and hands what it
+received back as jobs; each job takes one slot until its handler returns, and what the receive
+did not use is given back. The slots are the workers plus, in per-message mode, the prefetch
+buffer (:mod:`sqsobs.listener._prefetch`): jobs no worker could start yet wait there, in order.
+A receive waits until it can ask for a full batch, unless a worker would otherwise sit idle (it
+is free, nothing waits for it and no other receive is on its way).
+
+On shutdown :meth:`WorkerPool.take_unstarted` empties the buffer (the caller releases those
+messages at once). A worker survives anything its job raises; a worker thread that dies anyway
+(an exception raised into it from outside) is logged and replaced.
 
 Example::
 
-    pool = WorkerPool(4, stopping=stop_event.is_set)
+    pool = WorkerPool(4, stopping=stop_event.is_set, prefetch=bound)
     pool.start("sqsobs-orders")
-    slots = pool.reserve(10)                 # waits for a free worker; 0 once stopping
-    pool.submit(runner.run_batch, messages, receive)
-    pool.give_back(slots - 1)
-    pool.join(deadline)                      # after the pollers ended
+    slots = pool.reserve(10)                       # 0 once stopping
+    pool.received(slots, [Job(runner.run_messages, [message], receive)])
+    pool.take_unstarted()                          # at shutdown: jobs no worker started
+    pool.join(deadline)                            # after the pollers ended
 """
 
 from __future__ import annotations
 
 import logging
-import queue as queue_module
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import NamedTuple
 
 from opentelemetry.trace import SpanContext
 
 from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._prefetch import PrefetchBound
 
-__all__ = ["Task", "WorkerPool"]
+__all__ = ["Job", "Task", "WorkerPool"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,76 +43,158 @@ logger = logging.getLogger(__name__)
 Task = Callable[[Sequence[SqsMessage], SpanContext | None], None]
 
 
-class WorkerPool:
-    """``size`` worker threads fed by one task queue; ``stopping`` ends :meth:`reserve` waits."""
+class Job(NamedTuple):
+    """One handler run waiting for (or given to) a worker."""
 
-    def __init__(self, size: int, *, stopping: Callable[[], bool]) -> None:
+    run: Task
+    messages: Sequence[SqsMessage]
+    receive: SpanContext | None
+
+
+class WorkerPool:
+    """``size`` worker threads fed in order; ``stopping`` ends :meth:`reserve` waits."""
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        stopping: Callable[[], bool],
+        prefetch: PrefetchBound | None = None,
+    ) -> None:
         self._size = size
         self._stopping = stopping
-        self._free = size
-        self._slots = threading.Condition()
-        self._tasks: queue_module.SimpleQueue[tuple[Task, Any, Any] | None] = (
-            queue_module.SimpleQueue()
-        )
+        self._prefetch = prefetch
+        self._cond = threading.Condition()
+        self._queued: deque[Job] = deque()
+        self._running = 0
+        self._reserved = 0  # slots held by receives on their way
+        self._receives = 0  # receives on their way
+        self._closed = False
+        self._tag = "sqsobs"
         self._threads: list[threading.Thread] = []
 
     def start(self, tag: str) -> None:
         """Start the workers, named ``{tag}-worker-{n}``."""
-        for index in range(self._size):
-            name = f"{tag}-worker-{index}"
-            worker = threading.Thread(target=self._work, name=name, daemon=True)
-            worker.start()
-            self._threads.append(worker)
+        self._tag = tag
+        with self._cond:
+            for index in range(self._size):
+                self._threads.append(self._spawn(index))
 
+    def _spawn(self, index: int) -> threading.Thread:
+        worker = threading.Thread(
+            target=self._work, name=f"{self._tag}-worker-{index}", daemon=True
+        )
+        worker.start()
+        return worker
+
+    # --- receiving ------------------------------------------------------------------------
     def reserve(self, wanted: int) -> int:
-        """Wait for a free worker; take up to ``wanted`` of them (0: the listener is stopping)."""
-        with self._slots:
-            while self._free == 0 and not self._stopping():
-                self._slots.wait()
-            if self._stopping():
-                return 0
-            slots = min(self._free, wanted)
-            self._free -= slots
-            return slots
+        """Wait until a receive is worth making; reserve up to ``wanted`` slots (0: stopping)."""
+        with self._cond:
+            while not self._stopping():
+                free = self._free()
+                if free > 0 and (free >= min(wanted, self._capacity()) or self._starving()):
+                    taken = min(free, wanted)
+                    self._reserved += taken
+                    self._receives += 1
+                    return taken
+                self._cond.wait()
+            return 0
 
-    def give_back(self, slots: int) -> None:
-        """Return reserved workers that were not used."""
-        if slots:
-            with self._slots:
-                self._free += slots
-                self._slots.notify_all()
+    def received(self, slots: int, jobs: Sequence[Job]) -> None:
+        """The receive that reserved ``slots`` ended: queue ``jobs`` (one slot each)."""
+        with self._cond:
+            self._reserved -= slots
+            self._receives -= 1
+            self._queued.extend(jobs)
+            self._cond.notify_all()
+
+    def take_unstarted(self) -> list[Job]:
+        """Remove and return every job no worker has started (for release at shutdown)."""
+        with self._cond:
+            jobs = list(self._queued)
+            self._queued.clear()
+            self._cond.notify_all()
+            return jobs
 
     def wake(self) -> None:
-        """Wake every :meth:`reserve` wait (to see that the listener is stopping)."""
-        with self._slots:
-            self._slots.notify_all()
+        """Wake every waiting poller and worker (to see that the listener is stopping)."""
+        with self._cond:
+            self._cond.notify_all()
 
-    def submit(
-        self, run: Task, messages: Sequence[SqsMessage], receive: SpanContext | None
-    ) -> None:
-        """Queue ``run(messages, receive)`` on a worker reserved for it."""
-        self._tasks.put((run, messages, receive))
+    def prefetched(self) -> int:
+        """Jobs waiting for a worker."""
+        with self._cond:
+            return len(self._queued)
 
+    def _capacity(self) -> int:
+        return self._size + (self._prefetch.limit() if self._prefetch is not None else 0)
+
+    def _free(self) -> int:
+        return self._capacity() - self._running - len(self._queued) - self._reserved
+
+    def _starving(self) -> bool:
+        """A worker is free, nothing waits for it and no receive is on its way."""
+        return not self._queued and self._running < self._size and self._receives == 0
+
+    # --- workers --------------------------------------------------------------------------
     def join(self, deadline: float) -> bool:
-        """Let queued tasks finish, then end the workers; False if some still ran at ``deadline``.
+        """End the workers once their jobs are done; False if some still ran at ``deadline``.
 
-        Call it once nothing submits any more (the pollers ended).
+        Call it once nothing is received any more (the listener is stopping).
         """
-        for _ in self._threads:
-            self._tasks.put(None)
-        for worker in self._threads:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            threads = list(self._threads)
+        for worker in threads:
             worker.join(max(0.0, deadline - time.monotonic()))
-        return not any(worker.is_alive() for worker in self._threads)
+        return not any(worker.is_alive() for worker in threads)
+
+    def dead(self) -> list[str]:
+        """Names of worker threads that died and were not replaced."""
+        with self._cond:
+            return [t.name for t in self._threads if t.ident is not None and not t.is_alive()]
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except BaseException as error:  # raised into this thread from outside: replace it
+            self._replace(threading.current_thread(), error)
+
+    def _serve(self) -> None:
         while True:
-            task = self._tasks.get()
-            if task is None:
+            job = self._next()
+            if job is None:
                 return
-            run, messages, receive = task
+            started = time.perf_counter()
             try:
-                run(messages, receive)
-            except Exception:  # a bug of ours must not kill the worker
+                job.run(job.messages, job.receive)
+            except BaseException:  # a bug of ours, or a hook's sys.exit(): the worker goes on
                 logger.exception("unexpected error in worker %s", threading.current_thread().name)
             finally:
-                self.give_back(1)
+                self._finished(time.perf_counter() - started)
+
+    def _next(self) -> Job | None:
+        with self._cond:
+            while not self._queued:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            self._running += 1
+            return self._queued.popleft()
+
+    def _finished(self, seconds: float) -> None:
+        with self._cond:
+            self._running -= 1
+            if self._prefetch is not None:
+                self._prefetch.observe(seconds)
+            self._cond.notify_all()
+
+    def _replace(self, dead: threading.Thread, error: BaseException) -> None:
+        logger.error("worker %s died (%s); starting a new one", dead.name, type(error).__qualname__)
+        with self._cond:
+            if self._closed or dead not in self._threads:
+                return
+            index = self._threads.index(dead)
+            self._threads[index] = self._spawn(index)
