@@ -155,9 +155,13 @@ class Buffers:
         deadline = time.monotonic() + wait_seconds
         buffer.waiters += 1
         try:
-            while buffer.unresolved >= limit:
+            # The state is checked on every wake-up, room or not: close() may have begun (or
+            # stopped the flusher) while this caller waited, and then nothing would send it.
+            while True:
                 if not self.state.accepts_messages:
                     raise ProducerClosed("the producer was closed while send() waited for room")
+                if buffer.unresolved < limit:
+                    return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise BufferFull(
