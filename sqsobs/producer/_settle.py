@@ -113,10 +113,10 @@ class Settler:
             verdict = "retries ran out" if failure.retryable else "rejected"
             error = SendFailed(
                 f"SQS did not accept a message for {buffer.key} ({verdict} after "
-                f"{message.attempts} attempt(s)): {failure.kind}: {failure.message}",
+                f"{message.requests} attempt(s)): {failure.kind}: {failure.message}",
                 code=failure.code,
                 sender_fault=failure.sender_fault,
-                attempts=message.attempts,
+                attempts=message.requests,
             )
             error.__cause__ = failure.cause
             fail_future(message.future, error)
@@ -140,15 +140,44 @@ class Settler:
         """Fail messages that never reached SQS (cleared, or left when close() ended)."""
         if not messages:
             return
-        for message in messages:
-            error = error_class(f"message for {buffer.key} not sent: {why}")
-            fail_future(message.future, error)
-            self._report(buffer.key, message, error)
+        self._fail_all(
+            buffer, messages, lambda _: error_class(f"message for {buffer.key} not sent: {why}")
+        )
         buffer.telemetry.depth(-len(messages))
         buffer.telemetry.failed(len(messages), error_class.error_type, attempted=False)
         with self.buffers.lock:
             buffer.stats.messages_failed += len(messages)
         logger.warning("sqsobs producer: %d message(s) for %s %s", len(messages), buffer.key, why)
+
+    def fail_dispatch(
+        self, buffer: QueueBuffer, messages: list[PendingMessage], cause: Exception
+    ) -> None:
+        """Fail messages taken out of the buffer that no send thread took over (counted by
+        :meth:`Buffers.abandon`): ``SendFailed`` whose code is the exception's type."""
+        kind = type(cause).__name__
+
+        def error(message: PendingMessage) -> ProducerError:
+            failed = SendFailed(
+                f"message for {buffer.key} not sent: no send thread took it ({kind}: {cause})",
+                code=kind,
+                attempts=message.requests,
+            )
+            failed.__cause__ = cause
+            return failed
+
+        self._fail_all(buffer, messages, error)
+        buffer.telemetry.failed(len(messages), kind, attempted=False)
+
+    def _fail_all(
+        self,
+        buffer: QueueBuffer,
+        messages: list[PendingMessage],
+        error: Callable[[PendingMessage], ProducerError],
+    ) -> None:
+        for message in messages:
+            failed = error(message)
+            fail_future(message.future, failed)
+            self._report(buffer.key, message, failed)
 
     def _report(self, key: str, message: PendingMessage, error: BaseException) -> None:
         """Call ``on_failure`` with the message's record; its exceptions are logged, not raised."""
