@@ -36,6 +36,7 @@ PRODUCER_ENV: dict[str, list[str]] = {
     "SQSOBS_SHUTDOWN_TIMEOUT": ["t", "-1"],
     "SQSOBS_FLUSH_AT_EXIT": ["maybe"],
     "SQSOBS_XRAY_TRACE_HEADER": ["sometimes"],
+    "SQSOBS_INSTALL_SIGNAL_HANDLER": ["perhaps"],
 }
 
 PRODUCER_ARGS: dict[str, list[Any]] = {
@@ -54,6 +55,7 @@ PRODUCER_ARGS: dict[str, list[Any]] = {
     "shutdown_timeout_seconds": [-1, "30"],
     "flush_at_exit": ["yes", 1],
     "xray_trace_header": ["no", 0],
+    "install_signal_handler": ["on", 1],
 }
 #: Producer parameters that are objects, not settings.
 PRODUCER_OBJECTS = {

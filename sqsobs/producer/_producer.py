@@ -109,6 +109,7 @@ class BatchProducer:
         shutdown_timeout_seconds: float | None = None,
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
+        install_signal_handler: bool | None = None,
         on_failure: OnFailure | None = None,
         queue_url_resolver: Callable[[str], str] | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -129,7 +130,10 @@ class BatchProducer:
         #: What the first close() returned; read once the state is CLOSED.
         self._close_result = False
         self._start_threads()
-        _process_hooks.track(self)
+        settings = self.settings
+        _process_hooks.track(
+            self, sigterm=settings.flush_at_exit and settings.install_signal_handler
+        )
 
     @property
     def client(self) -> Any:
@@ -235,6 +239,10 @@ class BatchProducer:
         limit = _seconds(timeout_seconds, timeout)
         if limit is None:
             limit = self.settings.shutdown_timeout_seconds
+        with _process_hooks.sigterm_deferred():
+            return self._close(limit)
+
+    def _close(self, limit: float) -> bool:
         buffers = self._buffers
         if not buffers.move(ProducerState.CLOSING, allowed={ProducerState.RUNNING}):
             return buffers.wait_for(ProducerState.CLOSED, limit) and self._close_result
@@ -249,6 +257,7 @@ class BatchProducer:
         self._pool.close(timeout_seconds=1.0)
         self._close_result = complete
         buffers.move(ProducerState.CLOSED, allowed={ProducerState.STOPPING})
+        _process_hooks.untrack(self)
         logger.info("sqsobs producer closed; final metrics: %s", self.get_metrics())
         return complete
 
@@ -299,3 +308,4 @@ class BatchProducer:
         elif buffers.move(ProducerState.CLOSED, allowed=_CLOSING_STATES):
             # The close() under way goes on in the parent; the child had nothing left to send.
             self._close_result = True
+            _process_hooks.untrack(self)

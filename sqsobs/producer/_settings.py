@@ -135,6 +135,12 @@ class ProducerSettings:
         env="SQSOBS_XRAY_TRACE_HEADER",
         doc="also set the `AWSTraceHeader` system attribute",
     )
+    install_signal_handler: bool = setting(
+        True,
+        env="SQSOBS_INSTALL_SIGNAL_HANDLER",
+        doc="with `flush_at_exit`: if SIGTERM still has Python's default action when a producer "
+        "is made in the main thread, SIGTERM exits with status 143 after the exit flush",
+    )
 
     @classmethod
     def resolve(
