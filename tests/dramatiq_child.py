@@ -60,6 +60,8 @@ def main() -> None:
         namespace=namespace,
         default_batch_interval=60,
         default_idle_timeout=0,
+        # A message the killed worker had received comes back after 3 s, not 12 h.
+        visibility_timeout=3,
     )
     broker.add_middleware(CurrentMessage())
     dramatiq.set_broker(broker)

@@ -118,10 +118,9 @@ def test_item5_a_worker_killed_right_after_acking_a_retried_message_loses_no_tas
         at_delete = json.loads(
             next(ln for ln in lines if ln.startswith("at_delete ")).split(" ", 1)[1]
         )
-        # When the original was deleted, the server already held the copy.
-        assert at_delete["ApproximateNumberOfMessagesNotVisible"] == 1  # the original
-        copies = at_delete["ApproximateNumberOfMessages"]
-        assert copies + at_delete["ApproximateNumberOfMessagesDelayed"] == 1, at_delete
+        # When the original was deleted, the server already held the copy too (visible, or
+        # already received by the worker's consumer).
+        assert sum(at_delete.values()) == 2, at_delete
         # A second worker finds the copy: the task runs again and succeeds.
         code, lines, err = _run_child(sqs_server, "second", namespace)
         assert code == 0, err[-3000:]
@@ -187,10 +186,12 @@ def test_item6_a_long_delay_hops_until_its_eta_and_runs_once(make_broker: Broker
         assert wait_for(lambda: bool(runs), timeout=30)
         time.sleep(3)  # past another visibility timeout: a parked copy would run again
     assert len(runs) == 1 and runs[0] - started >= 5.4
-    eta = message.options["eta"]
-    assert len(entries) >= 3  # the first send and at least two hops
+    hops = [entry for entry in entries if "eta" in _decoded(entry).options]
+    assert len(hops) >= 3  # the first send and at least two hops
     assert all(entry.get("DelaySeconds", 0) <= 1 for entry in entries)
-    assert {_decoded(entry).options["eta"] for entry in entries} == {eta}
+    assert {_decoded(entry).options["eta"] for entry in hops} == {message.options["eta"]}
+    # With less than a second left, dramatiq holds it and enqueues it without its eta once due.
+    assert len(entries) - len(hops) <= 1
     assert broker.get_queue_status("hop")["messages_sent"] == len(entries)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from sqsobs._client import build_sqs_client, drop_inherited_connections
+from sqsobs._client import SEND_READ_TIMEOUT_SECONDS, build_sqs_client, drop_inherited_connections
 from sqsobs.errors import Cleared, ProducerClosed
 from sqsobs.producer import _process_hooks
 from sqsobs.producer._buffers import Buffers
@@ -73,7 +73,8 @@ class BatchProducer:
     default). The other arguments are objects:
 
     - ``client``: a boto3 SQS client (thread-safe); by default sqsobs builds one with botocore's
-      retries and parameter validation off (sqsobs retries and validates itself);
+      retries and parameter validation off (sqsobs retries and validates itself) and 5 s / 10 s
+      connect / read timeouts;
     - ``on_failure``: called with a :class:`~sqsobs.producer.FailedMessage` for every message
       never delivered (its exceptions are logged, not raised);
     - ``queue_url_resolver``: turns a queue key into a URL (default: the key if it is a URL,
@@ -150,7 +151,8 @@ class BatchProducer:
 
     def _build_client(self) -> Any:
         return build_sqs_client(
-            max_pool_connections=self.settings.max_concurrent_sends + 2, read_timeout_seconds=30
+            max_pool_connections=self.settings.max_concurrent_sends + 2,
+            read_timeout_seconds=SEND_READ_TIMEOUT_SECONDS,
         )
 
     def _start_threads(self) -> None:
