@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,15 @@ class Child:
         state: dict[str, Any] = json.loads(found[-1].split(" ", 1)[1])
         return state
 
+    def sigterm_when(self, ready: Callable[[], bool]) -> int:
+        """Send SIGTERM once ``ready()`` holds; return the exit code."""
+        try:
+            assert wait_for(ready, timeout=30), self.stderr[-3000:]
+            self.process.send_signal(signal.SIGTERM)
+        finally:
+            code = self.finish()
+        return code
+
     def finish(self, timeout: float = 60) -> int:
         try:
             self.process.wait(timeout=timeout)
@@ -120,11 +129,7 @@ def test_item1_sigterm_mid_stream_flushes_every_accepted_message_and_exits_143(
     sqs_server: SqsServer, sqs_client: Any, queue_url: str
 ) -> None:
     child = Child(sqs_server, "stream", queue_url)
-    try:
-        assert wait_for(lambda: len(child.numbers("accepted")) >= 25, timeout=30)
-        child.process.send_signal(signal.SIGTERM)
-    finally:
-        code = child.finish()
+    code = child.sigterm_when(lambda: len(child.numbers("accepted")) >= 25)
     accepted, failed = child.numbers("accepted"), child.numbers("failed")
     stored = _stored(sqs_client, queue_url)
     lost = sorted(accepted - stored - failed)
@@ -138,11 +143,7 @@ def test_item1_an_application_handler_installed_later_wins_and_the_exit_still_fl
     sqs_server: SqsServer, sqs_client: Any, queue_url: str
 ) -> None:
     child = Child(sqs_server, "stream_app_handler", queue_url)
-    try:
-        assert wait_for(lambda: len(child.numbers("accepted")) >= 25, timeout=30)
-        child.process.send_signal(signal.SIGTERM)
-    finally:
-        code = child.finish()
+    code = child.sigterm_when(lambda: len(child.numbers("accepted")) >= 25)
     assert code == 0, child.stderr[-3000:]  # the application's handler ended the loop
     assert child.numbers("accepted") == _stored(sqs_client, queue_url)
     assert child.report()["sigterm_handler"] == "__main__"
@@ -152,11 +153,7 @@ def test_item1_the_opt_out_leaves_sigterm_alone(
     sqs_server: SqsServer, sqs_client: Any, queue_url: str
 ) -> None:
     child = Child(sqs_server, "stream", queue_url, SQSOBS_INSTALL_SIGNAL_HANDLER="false")
-    try:
-        assert wait_for(lambda: len(child.numbers("accepted")) >= 5, timeout=30)
-        child.process.send_signal(signal.SIGTERM)
-    finally:
-        code = child.finish()
+    code = child.sigterm_when(lambda: len(child.numbers("accepted")) >= 5)
     assert code == -signal.SIGTERM  # Python's default: killed by the signal, no exit hooks
     assert not any(line.startswith("report ") for line in child.lines)
 
@@ -166,11 +163,7 @@ def test_item1_run_listeners_in_the_same_process_drains_then_the_exit_flushes(
 ) -> None:
     queue_url, other_url = make_queue(), make_queue("-listen")
     child = Child(sqs_server, "listeners", queue_url, other_url)
-    try:
-        assert wait_for(lambda: "listening" in child.lines, timeout=30)
-        child.process.send_signal(signal.SIGTERM)
-    finally:
-        code = child.finish()
+    code = child.sigterm_when(lambda: "listening" in child.lines)
     assert code == 0, child.stderr[-3000:]  # run_listeners() drained and returned
     assert _stored(sqs_client, queue_url) == {0, 1, 2, 3, 4}
     # run_listeners() put back the handler it found: the producer's.
@@ -344,16 +337,21 @@ def test_item4_a_sender_raising_once_is_an_attempt_then_delivered(
 # --- item 7: SendFailed.attempts counts the requests made -----------------------------------
 
 
-@pytest.mark.parametrize("botocore_attempts", [1, 3])
+@pytest.mark.parametrize("botocore_attempts", [None, 1, 3])
 def test_item7_send_failed_attempts_counts_every_http_request(
-    proxy: FaultProxy, make_client: Any, queue_url: str, botocore_attempts: int
+    proxy: FaultProxy,
+    make_client: Any,
+    queue_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    botocore_attempts: int | None,
 ) -> None:
-    # A client of the application's, with or without botocore's own retries.
-    client = make_client(
-        endpoint_url=proxy.endpoint_url,
-        retries={"total_max_attempts": botocore_attempts, "mode": "standard"},
-    )
     proxy.add(Fault("error503", operations={"SendMessageBatch"}))
+    client = None  # None: the producer builds its own, with botocore's retries off
+    if botocore_attempts is None:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.endpoint_url)
+    else:  # a client of the application's, with or without botocore's own retries
+        retries = {"total_max_attempts": botocore_attempts, "mode": "standard"}
+        client = make_client(endpoint_url=proxy.endpoint_url, retries=retries)
     producer = BatchProducer(
         client,
         default_batch_interval=0,
@@ -364,25 +362,8 @@ def test_item7_send_failed_attempts_counts_every_http_request(
     error = producer.send(queue_url, "never stored").exception(timeout=60)
     producer.close(timeout_seconds=10)
     seen = proxy.count("SendMessageBatch", "error503")
-    assert seen == 3 * botocore_attempts
+    assert seen == 3 * (botocore_attempts or 1)  # 1 + max_retry_attempts calls
     assert isinstance(error, SendFailed) and error.attempts == seen
-
-
-def test_item7_the_producers_own_client_makes_one_request_per_attempt(
-    proxy: FaultProxy, queue_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", proxy.endpoint_url)
-    proxy.add(Fault("error503", operations={"SendMessageBatch"}))
-    producer = BatchProducer(
-        default_batch_interval=0,
-        max_retry_attempts=2,
-        retry_backoff_base_seconds=0.01,
-        flush_at_exit=False,
-    )
-    error = producer.send(queue_url, "never stored").exception(timeout=60)
-    producer.close(timeout_seconds=10)
-    assert proxy.count("SendMessageBatch", "error503") == 3
-    assert isinstance(error, SendFailed) and error.attempts == 3
 
 
 # --- item 8: flush timeouts against a stalled server ----------------------------------------
