@@ -25,7 +25,7 @@ import pytest
 from dramatiq.errors import QueueJoinTimeout
 from dramatiq.middleware import CurrentMessage
 
-from sqsobs import SendFailed
+from sqsobs import BufferFull, SendFailed
 from sqsobs.dramatiq import BatchSQSBroker
 from tests.conftest import REGION, SqsServer
 from tests.faultproxy import Fault, FaultProxy
@@ -131,18 +131,10 @@ def test_item5_a_worker_killed_right_after_acking_a_retried_message_loses_no_tas
             sqs_client.delete_queue(QueueUrl=url)
 
 
-def test_item5_a_copy_sqs_refused_keeps_the_original_and_producer_side_sends_stay_batched(
-    make_broker: BrokerFactory, proxy: FaultProxy
-) -> None:
-    broker = make_broker(
-        endpoint_url=proxy.endpoint_url,
-        default_batch_interval=60,
-        default_idle_timeout=0,
-        max_retry_attempts=0,
-    )
+def _fails_until_retried(broker: BatchSQSBroker, runs: list[int]) -> dramatiq.Actor[[], None]:
+    """Actor ``copyfail``: fails on the original message, succeeds on a Retries copy."""
     broker.add_middleware(CurrentMessage())
     broker.failed_copy_visibility_seconds = 1  # stands in for 30 s so the test runs in seconds
-    runs: list[int] = []
 
     @dramatiq.actor(broker=broker, queue_name="copyfail", max_retries=3, min_backoff=100)
     def copyfail() -> None:
@@ -154,6 +146,20 @@ def test_item5_a_copy_sqs_refused_keeps_the_original_and_producer_side_sends_sta
 
     copyfail.send()
     assert broker.flush_all(timeout_seconds=10) is True
+    return copyfail
+
+
+def test_item5_a_copy_sqs_refused_keeps_the_original_and_producer_side_sends_stay_batched(
+    make_broker: BrokerFactory, proxy: FaultProxy
+) -> None:
+    broker = make_broker(
+        endpoint_url=proxy.endpoint_url,
+        default_batch_interval=60,
+        default_idle_timeout=0,
+        max_retry_attempts=0,
+    )
+    runs: list[int] = []
+    copyfail = _fails_until_retried(broker, runs)
     refused = proxy.add(Fault("error503", operations={"SendMessageBatch"}, count=1))
     with running_worker(broker):
         # The first retry copy is refused: the original must come back and run again.
@@ -163,6 +169,27 @@ def test_item5_a_copy_sqs_refused_keeps_the_original_and_producer_side_sends_sta
         assert broker.get_queue_status("copyfail")["buffer_size"] == 1
     assert refused.applied == 1
     assert runs == [0, 0, 1]  # original, original again (its copy was lost), the stored copy
+
+
+def test_item5_an_enqueue_that_raises_on_a_worker_keeps_the_original(
+    make_broker: BrokerFactory,
+) -> None:
+    broker = make_broker(default_batch_interval=60, default_idle_timeout=0)
+    runs: list[int] = []
+    _fails_until_retried(broker, runs)
+    real_send = broker.producer.send
+    raised: list[BaseException] = []
+
+    def send_refusing_the_first_copy(*args: Any, **kwargs: Any) -> Any:
+        if not raised:
+            raised.append(BufferFull("injected: the buffer stayed full"))
+            raise raised[0]
+        return real_send(*args, **kwargs)
+
+    broker.producer.send = send_refusing_the_first_copy  # type: ignore[method-assign]
+    with running_worker(broker):
+        assert wait_for(lambda: 1 in runs, timeout=30)
+    assert raised and runs == [0, 0, 1]
 
 
 # --- item 6: delays past SQS's 15 minutes hop ----------------------------------------------

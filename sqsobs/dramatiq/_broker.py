@@ -171,12 +171,29 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
     def enqueue(
         self, message: dramatiq.Message[Any], *, delay: int | None = None
     ) -> dramatiq.Message[Any]:
-        """Buffer ``message`` for its queue (sent in a batch); run the enqueue hooks around it."""
+        """Buffer ``message`` for its queue (sent in a batch); run the enqueue hooks around it.
+
+        On a dramatiq worker or consumer thread the thread's next ack waits until SQS stored the
+        message; if it could not even be buffered (the error is raised as usual), that ack keeps
+        its message instead of deleting it.
+        """
+        try:
+            message, future = self._buffer(message, delay)
+        except Exception as exc:
+            self._worker_enqueues.record_failure(message.queue_name, exc)
+            raise
+        self._worker_enqueues.record(message.queue_name, future)
+        self.emit_after("enqueue", message, delay)
+        return message
+
+    def _buffer(
+        self, message: dramatiq.Message[Any], delay: int | None
+    ) -> tuple[dramatiq.Message[Any], Future[str]]:
         queue_name = message.queue_name
         self._ensure_queue(queue_name)
         delay_seconds = (delay or 0) // 1000
         if delay_seconds > self.max_sqs_delay_seconds:
-            # SQS cannot hold it that long: the worker receives it early and waits for the eta.
+            # SQS cannot hold it that long: the worker's consumer sends it on until the eta.
             message = message.copy(options={"eta": current_millis() + int(delay or 0)})
             delay_seconds = self.max_sqs_delay_seconds
         body = b64encode(message.encode()).decode()
@@ -188,9 +205,7 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             future = self.producer.send(queue_name, body, delay_seconds=delay_seconds or None)
         except MessageTooLarge as exc:
             raise DramatiqMessageTooLarge(exc.size_bytes, exc.limit_bytes) from exc
-        self._worker_enqueues.record(queue_name, future)
-        self.emit_after("enqueue", message, delay)
-        return message
+        return message, future
 
     def send_again(self, message: dramatiq.Message[Any], delay_seconds: int) -> Future[str]:
         """Send a received message again, unchanged (its ``eta`` kept), ``delay_seconds`` later.

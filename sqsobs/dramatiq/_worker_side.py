@@ -51,6 +51,13 @@ class WorkerEnqueues(threading.local):
         if self.active:
             self.pending.append((queue_name, future))
 
+    def record_failure(self, queue_name: str, error: BaseException) -> None:
+        """Remember an enqueue that raised on this thread: its ack must keep its message."""
+        if self.active:
+            failed: Future[str] = Future()
+            failed.set_exception(error)
+            self.pending.append((queue_name, failed))
+
     def take(self) -> list[Pending]:
         """This thread's enqueues since the last call (for the ack at hand)."""
         pending, self.pending = self.pending, []
