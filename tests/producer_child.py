@@ -9,12 +9,15 @@ Usage: ``python tests/producer_child.py MODE QUEUE_URL [OTHER_QUEUE_URL]`` with 
   making the producer; the handler ends the loop and the script returns normally;
 - ``listeners``: a producer made at start buffers ``m0`` .. ``m4``, then ``run_listeners()``
   polls OTHER_QUEUE_URL until SIGTERM; the script then returns normally;
+- ``sigterm_in_close``: a producer buffers ``m0`` .. ``m4`` and ``close()`` sends them slowly
+  (each SendMessageBatch waits 1.5 s): SIGTERM arrives during that ``close()``;
 - ``unreferenced``: a function makes a producer, sends 45 messages and returns without
   ``close()``; the producer is garbage-collected before the script ends.
 
 Lines on stdout: ``accepted N`` after each ``send()`` returned, ``failed N`` for each
 ``on_failure`` call, and last (from an ``atexit`` hook that runs after the producer's) ``report
-{json}``: futures left unresolved, sqsobs threads still alive, the SIGTERM handler in place.
+{json}``: futures left unresolved, sqsobs threads still alive, the SIGTERM handler in place
+(``listeners`` also prints ``after_listeners HANDLER`` when ``run_listeners()`` returned).
 """
 
 from __future__ import annotations
@@ -38,13 +41,18 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
+def sigterm_handler() -> str:
+    """Where SIGTERM's handler comes from: a module name, or ``signal`` for the default."""
+    handler = signal.getsignal(signal.SIGTERM)
+    return str(getattr(handler, "__module__", handler))
+
+
 def report() -> None:
     """Runs after the producer's exit hook (registered before it: atexit is last-in first-out)."""
-    handler = signal.getsignal(signal.SIGTERM)
     state = {
         "unresolved": sum(not future.done() for future in futures),
         "threads": sorted(t.name for t in threading.enumerate() if t.name.startswith("sqsobs")),
-        "sigterm_handler": getattr(handler, "__module__", str(handler)),
+        "sigterm_handler": sigterm_handler(),
     }
     say(f"report {json.dumps(state)}")
 
@@ -92,6 +100,7 @@ def listeners(queue_url: str, other_queue_url: str) -> None:
 
     threading.Timer(0.5, say, args=("listening",)).start()
     run_listeners(configure_logs=False)
+    say(f"after_listeners {sigterm_handler()}")
 
 
 def main() -> None:
@@ -104,6 +113,18 @@ def main() -> None:
         stream(queue_url, producer)
     elif mode == "listeners":
         listeners(queue_url, sys.argv[3])
+    elif mode == "sigterm_in_close":
+        producer = make_producer()
+        producer.client.meta.events.register(
+            "before-send.sqs.SendMessageBatch", lambda **_: time.sleep(1.5)
+        )
+        for index in range(5):
+            futures.append(producer.send(queue_url, f"m{index}"))
+            say(f"accepted {index}")
+        say("closing")
+        producer.close()
+        say("closed")  # not reached: the SIGTERM's exit comes right after close()
+        time.sleep(30)
     elif mode == "unreferenced":
         unreferenced(queue_url)
         gc.collect()  # as a long-running application's collector would, sooner or later

@@ -139,6 +139,17 @@ def test_item1_sigterm_mid_stream_flushes_every_accepted_message_and_exits_143(
     assert child.report()["threads"] == []
 
 
+def test_item1_sigterm_during_close_in_the_main_thread_exits_once_close_is_done(
+    sqs_server: SqsServer, sqs_client: Any, queue_url: str
+) -> None:
+    child = Child(sqs_server, "sigterm_in_close", queue_url)
+    code = child.sigterm_when(lambda: "closing" in child.lines)
+    assert code == 143, child.stderr[-3000:]
+    assert _stored(sqs_client, queue_url) == {0, 1, 2, 3, 4}  # the close was not cut short
+    assert "closed" not in child.lines  # the exit came as close() returned
+    assert child.report()["unresolved"] == 0
+
+
 def test_item1_an_application_handler_installed_later_wins_and_the_exit_still_flushes(
     sqs_server: SqsServer, sqs_client: Any, queue_url: str
 ) -> None:
@@ -167,7 +178,7 @@ def test_item1_run_listeners_in_the_same_process_drains_then_the_exit_flushes(
     assert code == 0, child.stderr[-3000:]  # run_listeners() drained and returned
     assert _stored(sqs_client, queue_url) == {0, 1, 2, 3, 4}
     # run_listeners() put back the handler it found: the producer's.
-    assert child.report()["sigterm_handler"] == "sqsobs.producer._process_hooks"
+    assert "after_listeners sqsobs.producer._process_hooks" in child.lines
 
 
 # --- item 2: producers nobody references ----------------------------------------------------
@@ -183,7 +194,7 @@ def test_item2_a_function_local_producer_never_closed_delivers_everything_at_exi
     assert child.report() == {
         "unresolved": 0,
         "threads": [],  # the exit hook stopped its threads: none leaked
-        "sigterm_handler": "sqsobs.producer._process_hooks",
+        "sigterm_handler": "signal",  # the default is back once the last producer closed
     }
 
 

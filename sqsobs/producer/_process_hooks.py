@@ -9,13 +9,16 @@ its threads stop there, instead of its buffer being lost with it.
 so a plain ``python worker.py`` container would lose its buffers on every deploy. When a
 producer (``flush_at_exit`` and ``install_signal_handler`` on) is made in the main thread while
 SIGTERM's handler is still the default, a handler is installed that turns SIGTERM into a normal
-exit with status 143 (128 + SIGTERM, what orchestrators expect from a stop): it raises
-``SystemExit(143)`` in the main thread, so ``finally`` blocks run and the exit hook closes every
-producer within its ``shutdown_timeout_seconds``, resolving every future. The rules:
+exit with status 143 (128 + SIGTERM, what orchestrators expect from a stop). It starts closing
+every producer at once in a thread of its own (``sqsobs-sigterm-flush``: the buffers go out
+even while the main thread runs ``finally`` blocks or waits for non-daemon threads), then raises
+``SystemExit(143)`` in the main thread; the exit hook waits for those closes, each within its
+``shutdown_timeout_seconds``, so every future is resolved. The rules:
 
 - it is installed only over the default handler, so it never has a previous handler to chain
   to; a handler the application installs later replaces it and wins (the exit hook still
-  flushes on a normal exit), and ``run_listeners()`` puts it back when it returns;
+  flushes on a normal exit), and ``run_listeners()`` puts it back when it returns; once the
+  last producer is closed, the main thread puts the default back;
 - a SIGTERM while the main thread is inside ``close()`` exits once that ``close()`` is done; a
   SIGTERM while the interpreter already exits lets the flush finish; a second SIGTERM exits at
   once (``os._exit(143)``), as the listener's second signal does.
@@ -70,6 +73,8 @@ _held: list[Tracked] = []
 _sigterms = 0
 _exiting = False
 _deferring = 0
+#: The thread a SIGTERM started to close every producer.
+_sigterm_flush: threading.Thread | None = None
 
 
 def track(producer: Tracked, *, sigterm: bool) -> None:
@@ -95,6 +100,10 @@ def untrack(producer: Tracked) -> None:
     """Forget a closed producer (the exit and fork hooks have nothing left to do for it)."""
     with _install_lock:
         _producers.pop(id(producer), None)
+        last = not _producers
+    main = threading.current_thread() is threading.main_thread()
+    if last and main and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # nothing left to flush
 
 
 def _install_sigterm() -> None:
@@ -105,14 +114,17 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    global _sigterms  # noqa: PLW0603
+    global _sigterms, _sigterm_flush  # noqa: PLW0603
     _sigterms += 1
     if _sigterms > 1:
         os.write(2, b"sqsobs: second SIGTERM; exiting now, buffered messages are lost\n")
         os._exit(SIGTERM_EXIT_STATUS)
-    if _exiting or _deferring:
-        return  # the flush under way goes on; sigterm_deferred() exits after a close()
-    raise SystemExit(SIGTERM_EXIT_STATUS)
+    if _exiting:
+        return  # the exit hook's flush is under way: let it finish
+    _sigterm_flush = threading.Thread(target=_close_all, name="sqsobs-sigterm-flush", daemon=True)
+    _sigterm_flush.start()
+    if not _deferring:  # else sigterm_deferred() exits once the close() under way is done
+        raise SystemExit(SIGTERM_EXIT_STATUS)
 
 
 @contextlib.contextmanager
@@ -135,6 +147,12 @@ def sigterm_deferred() -> Iterator[None]:
 def _at_exit() -> None:
     global _exiting  # noqa: PLW0603
     _exiting = True
+    _close_all()  # waits for closes a SIGTERM started, too: a second close() waits for the first
+    if _sigterm_flush is not None:
+        _sigterm_flush.join(1.0)
+
+
+def _close_all() -> None:
     with _install_lock:
         producers = list(_producers.values())
     for producer in producers:

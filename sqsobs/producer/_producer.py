@@ -288,8 +288,8 @@ class BatchProducer:
     # --- process hooks (see sqsobs.producer._process_hooks) --------------------------------
 
     def _close_at_exit(self) -> None:
-        if self.settings.flush_at_exit and self._buffers.state is ProducerState.RUNNING:
-            self.close()
+        if self.settings.flush_at_exit:
+            self.close()  # a close() already under way (another thread's): wait for it
 
     def _before_fork(self) -> None:
         self._buffers.lock.acquire()
