@@ -121,8 +121,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         os._exit(SIGTERM_EXIT_STATUS)
     if _exiting:
         return  # the exit hook's flush is under way: let it finish
-    _sigterm_flush = threading.Thread(target=_close_all, name="sqsobs-sigterm-flush", daemon=True)
-    _sigterm_flush.start()
+    flusher = threading.Thread(target=_close_all, name="sqsobs-sigterm-flush", daemon=True)
+    try:
+        flusher.start()
+        _sigterm_flush = flusher
+    except RuntimeError:  # no new threads now: the exit hook closes them all the same
+        logger.debug("could not start the SIGTERM flush thread", exc_info=True)
     if not _deferring:  # else sigterm_deferred() exits once the close() under way is done
         raise SystemExit(SIGTERM_EXIT_STATUS)
 
