@@ -175,7 +175,8 @@ class SendFailed(ProducerError):
     """SQS did not accept the message: rejected at once, or retries ran out.
 
     ``code`` is the SQS error code of the last attempt, ``sender_fault`` whether SQS blamed the
-    request, ``attempts`` how many times it was sent.
+    request, ``attempts`` how many HTTP requests carried the message (a client's own botocore
+    retries included; 0 if it never left the process).
     """
 
     error_type = "send_failed"

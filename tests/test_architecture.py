@@ -121,7 +121,9 @@ def test_optional_packages_stay_in_their_modules() -> None:
     assert {m for m in _importers("dramatiq") | _importers("dramatiq_sqs")} <= {
         "dramatiq/__init__.py",
         "dramatiq/_broker.py",
+        "dramatiq/_consumer.py",
         "dramatiq/_middleware.py",
+        "dramatiq/_worker_side.py",
     }
     assert _importers("moto") <= {"testing/_moto.py"}
     assert _importers("grafana_foundation_sdk") <= {"cli/_dashboards.py"}

@@ -37,6 +37,7 @@ PRODUCER_ENV: dict[str, list[str]] = {
     "SQSOBS_FLUSH_AT_EXIT": ["maybe"],
     "SQSOBS_XRAY_TRACE_HEADER": ["sometimes"],
     "SQSOBS_CREATE_SPANS": ["rarely"],
+    "SQSOBS_INSTALL_SIGNAL_HANDLER": ["perhaps"],
 }
 
 PRODUCER_ARGS: dict[str, list[Any]] = {
@@ -56,6 +57,7 @@ PRODUCER_ARGS: dict[str, list[Any]] = {
     "flush_at_exit": ["yes", 1],
     "xray_trace_header": ["no", 0],
     "create_spans": ["off", 1],
+    "install_signal_handler": ["on", 1],
 }
 #: Producer parameters that are objects, not settings.
 PRODUCER_OBJECTS = {

@@ -128,7 +128,7 @@ def test_enqueue_runs_middleware_hooks_and_close_flushes(
 def test_delay_over_15_minutes_is_kept_as_an_eta(make_broker: BrokerFactory) -> None:
     broker = make_broker(default_batch_interval=0)
     requests: list[dict[str, Any]] = []
-    broker.sqs.meta.client.meta.events.register(
+    broker.producer.client.meta.events.register(
         "provide-client-params.sqs.SendMessageBatch",
         lambda params, **_: requests.extend(params["Entries"]),
     )

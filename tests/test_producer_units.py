@@ -178,6 +178,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "flush_at_exit": True,
         "xray_trace_header": True,
         "create_spans": True,
+        "install_signal_handler": True,
     }
     assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
     rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
@@ -198,6 +199,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "SQSOBS_FLUSH_AT_EXIT",
         "SQSOBS_XRAY_TRACE_HEADER",
         "SQSOBS_CREATE_SPANS",
+        "SQSOBS_INSTALL_SIGNAL_HANDLER",
     }
 
 

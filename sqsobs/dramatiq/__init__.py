@@ -11,7 +11,8 @@ Example::
 
 from __future__ import annotations
 
-from sqsobs.dramatiq._broker import BatchSQSBroker, DramatiqMessageTooLarge, TracingSQSConsumer
+from sqsobs.dramatiq._broker import BatchSQSBroker, DramatiqMessageTooLarge
+from sqsobs.dramatiq._consumer import TracingSQSConsumer
 from sqsobs.dramatiq._middleware import TracingMiddleware
 from sqsobs.producer import FailedMessage
 

@@ -7,8 +7,16 @@ of :class:`~sqsobs.producer.ProducerSettings`; everything else goes to ``SQSBrok
 (``namespace``, ``middleware``, ``retention``, boto3 options ...).
 
 A delay longer than SQS's 15 minutes is not an error: the message is sent with the 15-minute
-maximum and an ``eta``, and the dramatiq worker holds it until then (within the queue's
-visibility timeout, 12 h by default).
+maximum and an ``eta``, and the worker's consumer sends it again with the remaining delay until
+the eta is less than a second away (:mod:`sqsobs.dramatiq._consumer`). Enqueues made on a worker
+thread are stored by SQS before that thread acks its message (:mod:`sqsobs.dramatiq._worker_side`).
+
+Two clients, after sqsobs' client policy (:mod:`sqsobs._client`): the producer's, with botocore's
+retries off (the producer retries each entry itself) and 5 s / 10 s connect / read timeouts; and
+dramatiq-sqs's (``broker.sqs``), for receives, deletes and visibility changes, which nobody else
+retries: 3 attempts in botocore's standard mode, and a read timeout longer than a long poll. Both
+take the boto3 options given (``endpoint_url``, ``region_name``, credentials); a ``config``
+given is merged on top of each and wins.
 
 Example::
 
@@ -18,52 +26,46 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
+import time
 from base64 import b64encode
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import dramatiq
 import dramatiq_sqs
-from botocore.config import Config
 from dramatiq.common import current_millis
+from dramatiq.errors import QueueJoinTimeout
 from dramatiq_sqs.broker import SQSConsumer
+from opentelemetry import context as otel_context
 
-from sqsobs.dramatiq._middleware import TracingMiddleware
+from sqsobs._client import (
+    RECEIVE_READ_TIMEOUT_SECONDS,
+    SEND_READ_TIMEOUT_SECONDS,
+    UNMANAGED_ATTEMPTS,
+    build_sqs_client,
+    client_config,
+)
+from sqsobs.dramatiq._consumer import BatchSQSConsumer, TracingSQSConsumer
+from sqsobs.dramatiq._middleware import TracingMiddleware, received_context
+from sqsobs.dramatiq._worker_side import Pending, WorkerEnqueues, WorkerThreads, confirm
 from sqsobs.errors import MessageTooLarge
 from sqsobs.limits import MAX_BATCH_ENTRIES, MAX_DELAY_SECONDS
 from sqsobs.producer import BatchProducer, FailedMessage, ProducerSettings
-from sqsobs.telemetry import AWS_TRACE_HEADER
 
 __all__ = ["BatchSQSBroker", "DramatiqMessageTooLarge", "TracingSQSConsumer"]
 
 logger = logging.getLogger(__name__)
 
+#: SQSBroker's own parameters; every other keyword is a boto3 option.
+_SQS_BROKER_PARAMETERS = frozenset(inspect.signature(dramatiq_sqs.SQSBroker.__init__).parameters)
+
 
 class DramatiqMessageTooLarge(MessageTooLarge, dramatiq_sqs.MessageTooLarge):  # type: ignore[misc]
     """Too large for SQS: both sqsobs's and dramatiq-sqs's error, so either ``except`` works."""
-
-
-class _AttributeReceivingQueue:
-    """A boto3 Queue resource whose receives also return message attributes (trace context)."""
-
-    def __init__(self, queue: Any) -> None:
-        self._queue = queue
-
-    def receive_messages(self, **kwargs: Any) -> Any:
-        kwargs.setdefault("MessageAttributeNames", ["All"])
-        kwargs.setdefault("MessageSystemAttributeNames", [AWS_TRACE_HEADER])
-        return self._queue.receive_messages(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._queue, name)
-
-
-class TracingSQSConsumer(SQSConsumer):  # type: ignore[misc]
-    """dramatiq-sqs's consumer, receiving message attributes so workers join the trace."""
-
-    def __init__(self, queue: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(_AttributeReceivingQueue(queue), *args, **kwargs)
 
 
 class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
@@ -86,8 +88,13 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         broker.close()   # flushes every buffer
     """
 
-    #: The longest DelaySeconds SQS takes; a longer delay travels as an ``eta`` option.
+    #: The longest DelaySeconds SQS takes; a longer delay travels as an ``eta`` option, and the
+    #: worker sends the message again with the rest of the delay, this much at most per hop.
     max_sqs_delay_seconds: int = MAX_DELAY_SECONDS
+    #: When a message enqueued on a worker thread (a Retries copy, a hop, an actor's send) was
+    #: not stored, the message that thread worked on is not deleted: it is visible again after
+    #: this many seconds and runs again.
+    failed_copy_visibility_seconds: int = 30
 
     def __init__(
         self,
@@ -108,6 +115,7 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
         create_spans: bool | None = None,
+        install_signal_handler: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size > MAX_BATCH_ENTRIES:
@@ -122,20 +130,27 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             batch_size = MAX_BATCH_ENTRIES
         # The settings keywords are passed on by name (a test keeps them equal to the fields).
         settings = ProducerSettings.pick(locals())
-        # Every message is validated before it is buffered, so botocore's own parameter check
-        # repeats it (8-9 us per message); a ``config`` passed in still wins on any option.
-        unchecked = Config(parameter_validation=False)
-        given = kwargs.get("config")
-        kwargs["config"] = unchecked if given is None else unchecked.merge(given)
+        boto = {k: v for k, v in kwargs.items() if k not in _SQS_BROKER_PARAMETERS}
+        given = boto.pop("config", None)
+        kwargs["config"] = client_config(
+            read_timeout_seconds=RECEIVE_READ_TIMEOUT_SECONDS,
+            attempts=UNMANAGED_ATTEMPTS,
+            given=given,
+        )
         super().__init__(**kwargs)
         # close() logs "Closing BatchSQSBroker..." here, as dramatiq-sqs-batch did.
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
-        self.producer = BatchProducer(
-            self.sqs.meta.client,
-            **settings,
-            on_failure=self._log_failure,
-            queue_url_resolver=self._queue_url,
+        client = build_sqs_client(
+            max_pool_connections=ProducerSettings.resolve(**settings).max_concurrent_sends + 2,
+            read_timeout_seconds=SEND_READ_TIMEOUT_SECONDS,
+            config=given,
+            **boto,
         )
+        self.producer = BatchProducer(
+            client, **settings, on_failure=self._log_failure, queue_url_resolver=self._queue_url
+        )
+        self._worker_enqueues = WorkerEnqueues()
+        self.add_middleware(WorkerThreads(self._worker_enqueues))
         # The attributes dramatiq-sqs-batch's broker has, as resolved.
         resolved = self.producer.settings
         self.default_batch_interval = resolved.default_batch_interval
@@ -151,9 +166,10 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             self.add_middleware(TracingMiddleware(), before=first)
 
     @property
-    def consumer_class(self) -> type[SQSConsumer]:
-        """The consumer workers use: dramatiq-sqs's, receiving message attributes too."""
-        return TracingSQSConsumer
+    def consumer_class(self) -> Callable[..., SQSConsumer]:
+        """The consumer workers use: dramatiq-sqs's, receiving message attributes too, whose
+        acks wait for worker-side enqueues and whose long delays hop (``BatchSQSConsumer``)."""
+        return functools.partial(BatchSQSConsumer, self)
 
     def _queue_url(self, queue_name: str) -> str:
         self._ensure_queue(queue_name)
@@ -170,12 +186,29 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
     def enqueue(
         self, message: dramatiq.Message[Any], *, delay: int | None = None
     ) -> dramatiq.Message[Any]:
-        """Buffer ``message`` for its queue (sent in a batch); run the enqueue hooks around it."""
+        """Buffer ``message`` for its queue (sent in a batch); run the enqueue hooks around it.
+
+        On a dramatiq worker or consumer thread the thread's next ack waits until SQS stored the
+        message; if it could not even be buffered (the error is raised as usual), that ack keeps
+        its message instead of deleting it.
+        """
+        try:
+            message, future = self._buffer(message, delay)
+        except Exception as exc:
+            self._worker_enqueues.record_failure(message.queue_name, exc)
+            raise
+        self._worker_enqueues.record(message.queue_name, future)
+        self.emit_after("enqueue", message, delay)
+        return message
+
+    def _buffer(
+        self, message: dramatiq.Message[Any], delay: int | None
+    ) -> tuple[dramatiq.Message[Any], Future[str]]:
         queue_name = message.queue_name
         self._ensure_queue(queue_name)
         delay_seconds = (delay or 0) // 1000
         if delay_seconds > self.max_sqs_delay_seconds:
-            # SQS cannot hold it that long: the worker receives it early and waits for the eta.
+            # SQS cannot hold it that long: the worker's consumer sends it on until the eta.
             message = message.copy(options={"eta": current_millis() + int(delay or 0)})
             delay_seconds = self.max_sqs_delay_seconds
         body = b64encode(message.encode()).decode()
@@ -184,16 +217,42 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         self.logger.debug("Enqueueing message %r on queue %r.", message.message_id, queue_name)
         self.emit_before("enqueue", message, delay)
         try:
-            self.producer.send(queue_name, body, delay_seconds=delay_seconds or None)
+            future = self.producer.send(queue_name, body, delay_seconds=delay_seconds or None)
         except MessageTooLarge as exc:
             raise DramatiqMessageTooLarge(exc.size_bytes, exc.limit_bytes) from exc
-        self.emit_after("enqueue", message, delay)
-        return message
+        return message, future
+
+    def send_again(self, message: dramatiq.Message[Any], delay_seconds: int) -> Future[str]:
+        """Send a received message again, unchanged (its ``eta`` kept), ``delay_seconds`` later.
+
+        The hop of a long delay: no enqueue hooks run, and the new ``create`` span continues the
+        trace the message carries.
+        """
+        body = b64encode(message.encode()).decode()
+        token = otel_context.attach(received_context(message))
+        try:
+            return self.producer.send(message.queue_name, body, delay_seconds=delay_seconds)
+        finally:
+            otel_context.detach(token)
+
+    def confirm_enqueues(self, also: Sequence[Pending] = ()) -> bool:
+        """Send this thread's enqueues since its last ack (and ``also``) now; True once SQS
+        stored every one, False if one failed or was not resolved in ``shutdown_timeout_seconds``.
+        """
+        pending = [*self._worker_enqueues.take(), *also]
+        return confirm(self.producer, pending, self.producer.settings.shutdown_timeout_seconds)
 
     def join(self, queue_name: str, *, timeout: int | None = None) -> None:
-        """Flush the queue's buffer, then wait as ``SQSBroker.join`` does."""
-        self.producer.force_flush_queue(queue_name)
-        super().join(queue_name, timeout=timeout)
+        """Flush the queue's buffer, then wait as ``SQSBroker.join`` does; ``timeout`` (seconds,
+        as dramatiq-sqs reads it) bounds both and raises ``QueueJoinTimeout`` when it passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.producer.force_flush_queue(queue_name, timeout):
+            raise QueueJoinTimeout(queue_name)  # type: ignore[no-untyped-call]
+        if deadline is None:
+            super().join(queue_name)
+            return
+        # dramatiq-sqs reads a timeout of 0 as none at all: keep a sliver.
+        super().join(queue_name, timeout=max(deadline - time.monotonic(), 0.001))
 
     def get_metrics(self) -> dict[str, Any]:
         """Buffer sizes, per-queue counters and thread liveness (see ``BatchProducer``)."""

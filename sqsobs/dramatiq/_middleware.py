@@ -23,6 +23,7 @@ from typing import Any
 import dramatiq
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, TracerProvider
 
@@ -39,7 +40,7 @@ from sqsobs.telemetry import (
 )
 from sqsobs.telemetry.catalog import PROCESS_DURATION
 
-__all__ = ["TracingMiddleware", "sqs_queue_name"]
+__all__ = ["TracingMiddleware", "received_context", "sqs_queue_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,13 @@ def _carrier(message: Any) -> dict[str, Any]:
         carrier["Attributes"] = data.get("Attributes") or {}
         carrier["MessageId"] = data.get("MessageId")
     return carrier
+
+
+def received_context(message: Any) -> Context:
+    """The producer's trace context a received message carries (an empty context if none)."""
+    carrier = _carrier(message)
+    parent = extract_context(carrier, destination=sqs_queue_name(message)) if carrier else None
+    return parent if parent is not None else Context()
 
 
 @dataclass

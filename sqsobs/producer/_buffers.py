@@ -140,9 +140,13 @@ class Buffers:
         deadline = time.monotonic() + wait_seconds
         buffer.waiters += 1
         try:
-            while buffer.unresolved >= limit:
+            # The state is checked on every wake-up, room or not: close() may have begun (or
+            # stopped the flusher) while this caller waited, and then nothing would send it.
+            while True:
                 if not self.state.accepts_messages:
                     raise ProducerClosed("the producer was closed while send() waited for room")
+                if buffer.unresolved < limit:
+                    return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise BufferFull(
@@ -254,16 +258,32 @@ class Buffers:
                 self.room.notify_all()
 
     def task_done(
-        self, buffer: QueueBuffer, unsent: list[list[PendingMessage]], job: FlushJob | None
+        self,
+        buffer: QueueBuffer,
+        unsent: list[list[PendingMessage]],
+        job: FlushJob | None,
+        *,
+        tasks: int = 1,
+        abandoned: bool = False,
     ) -> bool:
-        """A pool task finished; put unsent batches back first in line. True: end the job."""
+        """``tasks`` pool tasks ended; True: end the job.
+
+        Their ``unsent`` batches go back first in line, or, when ``abandoned`` (no pool thread
+        ever took them; the caller fails them), leave the books as failed. Either way a FIFO
+        queue may send again and the flusher looks at the buffers at once.
+        """
         with self.lock:
-            buffer.inflight_tasks -= 1
+            buffer.inflight_tasks -= tasks
             moved: list[PendingMessage] = []
             for batch in unsent:
                 buffer.inflight.pop(id(batch), None)
                 moved.extend(batch)
-            if moved:
+            if abandoned:
+                buffer.unresolved -= len(moved)
+                buffer.stats.messages_failed += len(moved)
+                if buffer.waiters:
+                    self.room.notify_all()
+            elif moved:
                 buffer.pending.extendleft(reversed(moved))
                 buffer.pending_bytes += sum(m.size for m in moved)
             if buffer.info.fifo or moved:
@@ -271,5 +291,5 @@ class Buffers:
                 self.wakeup.notify()
             if job is None:
                 return False
-            job.remaining -= 1
+            job.remaining -= tasks
             return job.remaining == 0

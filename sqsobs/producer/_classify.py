@@ -19,7 +19,7 @@ from typing import Any
 from sqsobs.errors import is_throttling, translate_client_error
 from sqsobs.producer._messages import PendingMessage
 
-__all__ = ["Failure", "call_failure", "classify"]
+__all__ = ["Failure", "call_failure", "classify", "requests_made", "unexpected_failure"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,21 @@ def call_failure(exc: Exception) -> Failure:
         retryable=error.retryable,
         cause=error,
     )
+
+
+def unexpected_failure(exc: Exception) -> Failure:
+    """An exception from the send path itself (not an SQS answer): retryable, as a lost call."""
+    return Failure(type(exc).__name__, str(exc), sender_fault=False, retryable=True, cause=exc)
+
+
+def requests_made(outcome: Mapping[str, Any] | BaseException) -> int:
+    """HTTP requests behind one call: 1, plus the retries botocore made underneath, if any.
+
+    ``outcome`` is the response, or the exception the call raised (a ClientError carries the
+    response it ended with; a connection error carries nothing, so it counts as one request).
+    """
+    response = outcome if isinstance(outcome, Mapping) else getattr(outcome, "response", None)
+    if not isinstance(response, Mapping):
+        return 1
+    metadata = response.get("ResponseMetadata") or {}
+    return 1 + int(metadata.get("RetryAttempts", 0) or 0)

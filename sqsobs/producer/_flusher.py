@@ -17,18 +17,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Tracer
 
 from sqsobs.producer._buffers import Buffers
+from sqsobs.producer._classify import unexpected_failure
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._policy import NEVER
 from sqsobs.producer._pool import SendPool
 from sqsobs.producer._queue_buffer import QueueBuffer
 from sqsobs.producer._retry import RetryGroup
-from sqsobs.producer._sender import BatchSender
+from sqsobs.producer._sender import BatchSender, SendOutcome
 from sqsobs.producer._settle import Settler
 from sqsobs.producer._work import FlushJob, FlushWork, RetryWork
 from sqsobs.telemetry import OP_FLUSH, OP_RETRY, OP_SPLIT, messaging_attributes
@@ -37,6 +40,9 @@ from sqsobs.telemetry.catalog import ATTR_FLUSH_REASON
 __all__ = ["Flusher"]
 
 logger = logging.getLogger(__name__)
+
+#: One pool task: the function, its arguments, and the batches it sends.
+_Task = tuple[Callable[..., None], tuple[Any, ...], list[list[PendingMessage]]]
 
 
 def _shared_parent(batches: list[list[PendingMessage]]) -> Context:
@@ -118,34 +124,55 @@ class Flusher:
         return True
 
     def _dispatch(self, item: FlushWork | RetryWork) -> None:
-        if isinstance(item, RetryWork):
-            self.pool.submit(self._run_retry, item.buffer, item.group)
+        """Hand ``item`` to the pool; what cannot be handed over fails, never stays in flight."""
+        job: FlushJob | None = None
+        try:
+            tasks, job = self._tasks(item)
+        except Exception as exc:
+            self._abandon(item.buffer, _batches(item), _task_count(item), None, exc)
             return
+        for index, (fn, args, _) in enumerate(tasks):
+            try:
+                self.pool.submit(fn, *args)
+            except Exception as exc:
+                rest = tasks[index:]
+                unsent = [batch for _, _, task_batches in rest for batch in task_batches]
+                self._abandon(item.buffer, unsent, len(rest), job, exc)
+                return
+
+    def _tasks(self, item: FlushWork | RetryWork) -> tuple[list[_Task], FlushJob | None]:
+        """The pool tasks of ``item``, with the flush span (and its job) they share."""
+        if isinstance(item, RetryWork):
+            task = (self._run_retry, (item.buffer, item.group), [item.group.messages])
+            return [task], None
         buffer, telemetry = item.buffer, item.buffer.telemetry
         telemetry.flushed(item.reason.value, item.splits)
+        span = self._flush_span(item)
+        context = trace.set_span_in_context(span)
+        if item.splits:
+            self._split_span(item, context)
+        if buffer.info.fifo:
+            job = FlushJob(span, 1)
+            return [(self._run_batches, (buffer, item.batches, context, job), item.batches)], job
+        job = FlushJob(span, len(item.batches))
+        run = self._run_batches
+        return [(run, (buffer, [batch], context, job), [batch]) for batch in item.batches], job
+
+    def _flush_span(self, item: FlushWork) -> Span:
+        telemetry = item.buffer.telemetry
         attributes = messaging_attributes(OP_FLUSH, telemetry.name)
         attributes[ATTR_FLUSH_REASON] = item.reason.value
         attributes["sqsobs.flush.message_count"] = item.count
         attributes["sqsobs.flush.bytes"] = item.payload_bytes
         attributes["sqsobs.flush.batches"] = len(item.batches)
         # The flush starts with its packing decision, so a split span sits inside it.
-        span = self.tracer.start_span(
+        return self.tracer.start_span(
             telemetry.flush_name,
             context=_shared_parent(item.batches),
             kind=SpanKind.INTERNAL,
             attributes=attributes,
             start_time=item.packed_ns[0] or None,
         )
-        context = trace.set_span_in_context(span)
-        if item.splits:
-            self._split_span(item, context)
-        if buffer.info.fifo:
-            job = FlushJob(span, 1)
-            self.pool.submit(self._run_batches, buffer, item.batches, context, job)
-            return
-        job = FlushJob(span, len(item.batches))
-        for batch in item.batches:
-            self.pool.submit(self._run_batches, buffer, [batch], context, job)
 
     def _split_span(self, item: FlushWork, flush: Context) -> None:
         """``split {queue}``: the packing decision that broke the buffer up at the byte limit."""
@@ -163,6 +190,27 @@ class Flusher:
             attributes=attributes,
             start_time=started or None,
         ).end(end_time=ended or None)
+
+    def _abandon(
+        self,
+        buffer: QueueBuffer,
+        batches: list[list[PendingMessage]],
+        tasks: int,
+        job: FlushJob | None,
+        error: Exception,
+    ) -> None:
+        """Fail batches taken out of the buffer that no pool thread will ever send."""
+        logger.error(
+            "sqsobs producer: could not hand %d batch(es) for %s to a send thread; failing them",
+            len(batches),
+            buffer.key,
+            exc_info=error,
+        )
+        # The bookkeeping first: a FIFO queue is unblocked before anyone sees a failed future.
+        ended = self.buffers.task_done(buffer, batches, job, tasks=tasks, abandoned=True)
+        if ended and job is not None:
+            job.span.end()
+        self.settler.fail_dispatch(buffer, [m for batch in batches for m in batch], error)
 
     def _run_retry(self, buffer: QueueBuffer, group: RetryGroup) -> None:
         telemetry = buffer.telemetry
@@ -195,7 +243,7 @@ class Flusher:
         index = 0
         try:
             while index < len(batches):
-                outcome = self.sender.send(buffer.telemetry, batches[index], context)
+                outcome = self._send(buffer, batches[index], context)
                 retrying = self.settler.settle(buffer, batches[index], outcome)
                 index += 1
                 if retrying and buffer.info.fifo:
@@ -204,3 +252,26 @@ class Flusher:
             # What was not sent (a FIFO retry stopped the run, or a send raised) goes back first.
             if self.buffers.task_done(buffer, batches[index:], job) and job is not None:
                 job.span.end()
+
+    def _send(
+        self, buffer: QueueBuffer, batch: list[PendingMessage], context: Context
+    ) -> SendOutcome:
+        """One attempt; an exception out of the send path (a bug, not an SQS answer) is a
+        retryable failure of every entry, so the messages retry and then fail, never loop."""
+        try:
+            return self.sender.send(buffer.telemetry, batch, context)
+        except Exception as exc:
+            logger.exception("sqsobs producer: sending a batch for %s failed", buffer.key)
+            failure = unexpected_failure(exc)
+            return SendOutcome([], [(message, failure) for message in batch], None)
+
+
+def _batches(item: FlushWork | RetryWork) -> list[list[PendingMessage]]:
+    return [item.group.messages] if isinstance(item, RetryWork) else item.batches
+
+
+def _task_count(item: FlushWork | RetryWork) -> int:
+    """How many pool tasks ``item`` counts as in flight (see ``QueueBuffer.take_batches``)."""
+    if isinstance(item, RetryWork) or item.buffer.info.fifo:
+        return 1
+    return len(item.batches)

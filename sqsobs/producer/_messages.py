@@ -29,9 +29,9 @@ class FailedMessage:
 
     The fields of dramatiq-sqs-batch's ``FailedMessage`` come first, so code written for it
     works unchanged. ``entry`` is the SendMessageBatch entry (Id, MessageBody,
-    MessageAttributes ...), ``retry_count`` how many times it was sent again after the first
-    attempt, the times are wall-clock seconds. ``queue`` is the queue as given to ``send()``
-    and ``error`` the exception its future holds.
+    MessageAttributes ...), ``retry_count`` how many HTTP requests carried it after the first
+    (``SendFailed.attempts - 1``), the times are wall-clock seconds. ``queue`` is the queue as
+    given to ``send()`` and ``error`` the exception its future holds.
 
     Example::
 
@@ -59,6 +59,7 @@ class PendingMessage:
         "first_failure_time",
         "future",
         "last_failure_time",
+        "requests",
         "seq",
         "size",
         "span_context",
@@ -78,7 +79,10 @@ class PendingMessage:
         self.span_context = span_context
         self.enqueued_at = enqueued_at
         self.seq = 0
+        #: SendMessageBatch calls that carried it (the retry budget counts these).
         self.attempts = 0
+        #: HTTP requests that carried it: calls plus any retries the client made underneath.
+        self.requests = 0
         self.first_failure_time = 0.0
         self.last_failure_time = 0.0
 
@@ -87,7 +91,7 @@ class PendingMessage:
         now = time.time()
         return FailedMessage(
             entry=self.entry,
-            retry_count=max(self.attempts - 1, 0),
+            retry_count=max(self.requests - 1, 0),
             first_failure_time=self.first_failure_time or now,
             last_failure_time=self.last_failure_time or now,
             queue=queue,

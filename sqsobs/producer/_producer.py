@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
-from sqsobs._client import build_sqs_client, drop_inherited_connections
+from sqsobs._client import SEND_READ_TIMEOUT_SECONDS, build_sqs_client, drop_inherited_connections
 from sqsobs.errors import Cleared, ProducerClosed
 from sqsobs.producer import _process_hooks
 from sqsobs.producer._buffers import Buffers
@@ -74,7 +74,8 @@ class BatchProducer:
     default). The other arguments are objects:
 
     - ``client``: a boto3 SQS client (thread-safe); by default sqsobs builds one with botocore's
-      retries and parameter validation off (sqsobs retries and validates itself);
+      retries and parameter validation off (sqsobs retries and validates itself) and 5 s / 10 s
+      connect / read timeouts;
     - ``on_failure``: called with a :class:`~sqsobs.producer.FailedMessage` for every message
       never delivered (its exceptions are logged, not raised);
     - ``queue_url_resolver``: turns a queue key into a URL (default: the key if it is a URL,
@@ -111,6 +112,7 @@ class BatchProducer:
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
         create_spans: bool | None = None,
+        install_signal_handler: bool | None = None,
         on_failure: OnFailure | None = None,
         queue_url_resolver: Callable[[str], str] | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -133,7 +135,10 @@ class BatchProducer:
         #: What the first close() returned; read once the state is CLOSED.
         self._close_result = False
         self._start_threads()
-        _process_hooks.track(self)
+        settings = self.settings
+        _process_hooks.track(
+            self, sigterm=settings.flush_at_exit and settings.install_signal_handler
+        )
 
     @property
     def client(self) -> Any:
@@ -150,7 +155,8 @@ class BatchProducer:
 
     def _build_client(self) -> Any:
         return build_sqs_client(
-            max_pool_connections=self.settings.max_concurrent_sends + 2, read_timeout_seconds=30
+            max_pool_connections=self.settings.max_concurrent_sends + 2,
+            read_timeout_seconds=SEND_READ_TIMEOUT_SECONDS,
         )
 
     def _start_threads(self) -> None:
@@ -239,6 +245,10 @@ class BatchProducer:
         limit = _seconds(timeout_seconds, timeout)
         if limit is None:
             limit = self.settings.shutdown_timeout_seconds
+        with _process_hooks.sigterm_deferred():
+            return self._close(limit)
+
+    def _close(self, limit: float) -> bool:
         buffers = self._buffers
         if not buffers.move(ProducerState.CLOSING, allowed={ProducerState.RUNNING}):
             return buffers.wait_for(ProducerState.CLOSED, limit) and self._close_result
@@ -253,6 +263,7 @@ class BatchProducer:
         self._pool.close(timeout_seconds=1.0)
         self._close_result = complete
         buffers.move(ProducerState.CLOSED, allowed={ProducerState.STOPPING})
+        _process_hooks.untrack(self)
         logger.info("sqsobs producer closed; final metrics: %s", self.get_metrics())
         return complete
 
@@ -281,8 +292,8 @@ class BatchProducer:
     # --- process hooks (see sqsobs.producer._process_hooks) --------------------------------
 
     def _close_at_exit(self) -> None:
-        if self.settings.flush_at_exit and self._buffers.state is ProducerState.RUNNING:
-            self.close()
+        if self.settings.flush_at_exit:
+            self.close()  # a close() already under way (another thread's): wait for it
 
     def _before_fork(self) -> None:
         self._buffers.lock.acquire()
@@ -303,3 +314,4 @@ class BatchProducer:
         elif buffers.move(ProducerState.CLOSED, allowed=_CLOSING_STATES):
             # The close() under way goes on in the parent; the child had nothing left to send.
             self._close_result = True
+            _process_hooks.untrack(self)

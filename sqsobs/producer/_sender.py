@@ -21,7 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
 
 from sqsobs._suppress import suppress_other_instrumentation
-from sqsobs.producer._classify import Failure, call_failure, classify
+from sqsobs.producer._classify import Failure, call_failure, classify, requests_made
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._telemetry import QueueTelemetry
 from sqsobs.telemetry import record_error, set_request_id
@@ -75,6 +75,7 @@ class BatchSender:
                         QueueUrl=telemetry.url, Entries=[m.entry for m in batch]
                     )
             except Exception as exc:
+                _count_requests(batch, exc)
                 failure = call_failure(exc)
                 telemetry.call(time.perf_counter() - started, failure.kind)
                 span.record_exception(exc)
@@ -84,6 +85,7 @@ class BatchSender:
                 return SendOutcome([], [(m, failure) for m in batch], span.get_span_context())
             # The call itself worked; entry failures are counted per message by the caller.
             telemetry.call(time.perf_counter() - started, None)
+        _count_requests(batch, response)
         set_request_id(span, response)
         delivered, failures = classify(batch, response)
         if failures:
@@ -91,3 +93,9 @@ class BatchSender:
             record_error(span, failures[0][1].kind)
         span.end()
         return SendOutcome(delivered, failures, span.get_span_context())
+
+
+def _count_requests(batch: Sequence[PendingMessage], outcome: Any) -> None:
+    requests = requests_made(outcome)
+    for message in batch:
+        message.requests += requests

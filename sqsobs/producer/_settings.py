@@ -143,6 +143,12 @@ class ProducerSettings:
         doc="a `create` span per message; when off, the caller's active context is the creation "
         "context injected into the message (and linked from the `send` span)",
     )
+    install_signal_handler: bool = setting(
+        True,
+        env="SQSOBS_INSTALL_SIGNAL_HANDLER",
+        doc="with `flush_at_exit`: if SIGTERM still has Python's default action when a producer "
+        "is made in the main thread, SIGTERM exits with status 143 after the exit flush",
+    )
 
     @classmethod
     def resolve(

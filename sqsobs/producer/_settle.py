@@ -3,7 +3,8 @@
 A message's future always resolves: to its MessageId, or to the error that says why it was not
 sent (:class:`~sqsobs.errors.SendFailed`, :class:`~sqsobs.errors.Cleared`,
 :class:`~sqsobs.errors.ProducerClosed`). Every failure is counted, logged and handed to
-``on_failure``; a failing callback is logged, not raised.
+``on_failure`` before its future resolves (so ``flush()`` and ``close()`` return after the
+callbacks); a failing callback is logged, not raised.
 
 Example::
 
@@ -108,26 +109,27 @@ class Settler:
 
     def _fail_sent(self, buffer: QueueBuffer, final: list[tuple[PendingMessage, Failure]]) -> None:
         kinds: dict[str, int] = {}
+        failed: list[tuple[PendingMessage, ProducerError]] = []
         for message, failure in final:
             verdict = "retries ran out" if failure.retryable else "rejected"
             error = SendFailed(
                 f"SQS did not accept a message for {buffer.key} ({verdict} after "
-                f"{message.attempts} attempt(s)): {failure.kind}: {failure.message}",
+                f"{message.requests} attempt(s)): {failure.kind}: {failure.message}",
                 code=failure.code,
                 sender_fault=failure.sender_fault,
-                attempts=message.attempts,
+                attempts=message.requests,
             )
             error.__cause__ = failure.cause
-            fail_future(message.future, error)
+            failed.append((message, error))
             buffer.telemetry.failed(1, failure.kind)
             kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
-            self._report(buffer.key, message, error)
         logger.warning(
             "sqsobs producer: %d message(s) for %s not delivered: %s",
             len(final),
             buffer.key,
             ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())),
         )
+        self._fail_all(buffer, failed)
 
     def fail_unsent(
         self,
@@ -139,14 +141,38 @@ class Settler:
         """Fail messages that never reached SQS (cleared, or left when close() ended)."""
         if not messages:
             return
-        for message in messages:
-            error = error_class(f"message for {buffer.key} not sent: {why}")
-            fail_future(message.future, error)
-            self._report(buffer.key, message, error)
         buffer.telemetry.failed(len(messages), error_class.error_type, attempted=False)
         with self.buffers.lock:
             buffer.stats.messages_failed += len(messages)
         logger.warning("sqsobs producer: %d message(s) for %s %s", len(messages), buffer.key, why)
+        text = f"message for {buffer.key} not sent: {why}"
+        self._fail_all(buffer, [(message, error_class(text)) for message in messages])
+
+    def fail_dispatch(
+        self, buffer: QueueBuffer, messages: list[PendingMessage], cause: Exception
+    ) -> None:
+        """Fail messages taken out of the buffer that no send thread took over (already out of
+        the books, see ``Buffers.task_done``): ``SendFailed`` coded with the exception's type."""
+        kind = type(cause).__name__
+        buffer.telemetry.failed(len(messages), kind, attempted=False)
+        failed: list[tuple[PendingMessage, ProducerError]] = []
+        for message in messages:
+            error = SendFailed(
+                f"message for {buffer.key} not sent: no send thread took it ({kind}: {cause})",
+                code=kind,
+                attempts=message.requests,
+            )
+            error.__cause__ = cause
+            failed.append((message, error))
+        self._fail_all(buffer, failed)
+
+    def _fail_all(
+        self, buffer: QueueBuffer, failed: list[tuple[PendingMessage, ProducerError]]
+    ) -> None:
+        """``on_failure`` first, then the future: whoever waits on it finds the report made."""
+        for message, error in failed:
+            self._report(buffer.key, message, error)
+            fail_future(message.future, error)
 
     def _report(self, key: str, message: PendingMessage, error: BaseException) -> None:
         """Call ``on_failure`` with the message's record; its exceptions are logged, not raised."""
