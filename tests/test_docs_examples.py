@@ -398,4 +398,8 @@ def test_every_unmarked_python_block_ran(request: pytest.FixtureRequest) -> None
     }
     if selected != {b.name for b in RUNNABLE}:
         pytest.skip("only some blocks were selected in this session")
+    if hasattr(request.config, "workerinput"):
+        # pytest-xdist spreads the blocks over processes: each one's test_code_block_runs item
+        # (every runnable block has one, checked above) reports whether it ran and passed.
+        return
     assert {b.name for b in RUNNABLE} == RAN

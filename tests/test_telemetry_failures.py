@@ -38,11 +38,23 @@ class _Raw:
 
 
 class EntryFaults:
-    """Answers the next ``calls`` requests of ``operation`` with every entry Failed."""
+    """Answers the next ``calls`` requests of ``operation`` with every entry Failed.
+
+    ``visibility``: only requests whose entries all set this VisibilityTimeout (a release, told
+    apart from the heartbeat's extensions of the same message).
+    """
 
     def __init__(
-        self, client: Any, operation: str, *, calls: int, code: str, sender_fault: bool
+        self,
+        client: Any,
+        operation: str,
+        *,
+        calls: int,
+        code: str,
+        sender_fault: bool,
+        visibility: int | None = None,
     ) -> None:
+        self.visibility = visibility
         self.remaining = calls
         self.answered = 0
         self.code = code
@@ -51,12 +63,16 @@ class EntryFaults:
         client.meta.events.register(f"before-send.sqs.{operation}", self._before_send)
 
     def _before_send(self, request: Any, **_: Any) -> AWSResponse | None:
+        entries = json.loads(request.body)["Entries"]
+        if self.visibility is not None and any(
+            e.get("VisibilityTimeout") != self.visibility for e in entries
+        ):
+            return None
         with self.lock:
             if self.remaining == 0:
                 return None
             self.remaining -= 1
             self.answered += 1
-        entries = json.loads(request.body)["Entries"]
         failed = [
             {"Id": e["Id"], "Code": self.code, "SenderFault": self.sender_fault, "Message": "x"}
             for e in entries
@@ -141,10 +157,16 @@ def test_release_entries_failing_mark_the_span(
         calls=1,
         code="ReceiptHandleIsInvalid",
         sender_fault=True,
+        visibility=7,  # the filtered message's release: retry_backoff_base below
     )
     sqs = SqsCalls(client)
     with Listener(
-        lambda m: True, queue_url=queue_url, filter_fn=lambda m: False, client=sqs.client, **FAST
+        lambda m: True,
+        queue_url=queue_url,
+        filter_fn=lambda m: False,
+        retry_backoff_base=7,
+        client=sqs.client,
+        **FAST,
     ):
         assert wait_for(lambda: faults.answered == 1, timeout=10)
         time.sleep(0.2)
