@@ -24,11 +24,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Tracer
 
 from sqsobs.producer._buffers import Buffers
 from sqsobs.producer._messages import PendingMessage
+from sqsobs.producer._offload import Offloader
 from sqsobs.producer._policy import NEVER
 from sqsobs.producer._pool import SendPool
 from sqsobs.producer._queue_buffer import QueueBuffer
 from sqsobs.producer._retry import RetryGroup
-from sqsobs.producer._sender import BatchSender
+from sqsobs.producer._sender import BatchSender, SendOutcome
 from sqsobs.producer._settle import Settler
 from sqsobs.producer._work import FlushJob, FlushWork, RetryWork
 from sqsobs.telemetry import OP_FLUSH, OP_RETRY, OP_SPLIT, messaging_attributes
@@ -66,8 +67,11 @@ class Flusher:
         settler: Settler,
         pool: SendPool,
         tracer: Tracer,
+        *,
+        offloader: Offloader | None = None,
     ) -> None:
         self.buffers = buffers
+        self.offloader = offloader
         self.sender = sender
         self.settler = settler
         self.pool = pool
@@ -195,7 +199,7 @@ class Flusher:
         index = 0
         try:
             while index < len(batches):
-                outcome = self.sender.send(buffer.telemetry, batches[index], context)
+                outcome = self._send(buffer, batches[index], context)
                 retrying = self.settler.settle(buffer, batches[index], outcome)
                 index += 1
                 if retrying and buffer.info.fifo:
@@ -204,3 +208,19 @@ class Flusher:
             # What was not sent (a FIFO retry stopped the run, or a send raised) goes back first.
             if self.buffers.task_done(buffer, batches[index:], job) and job is not None:
                 job.span.end()
+
+    def _send(
+        self, buffer: QueueBuffer, batch: list[PendingMessage], context: Context
+    ) -> SendOutcome:
+        """Upload the batch's large payloads (at once), then send what may go out."""
+        telemetry = buffer.telemetry
+        unsent = self.offloader.upload(telemetry.name, batch, context) if self.offloader else []
+        if not unsent:
+            return self.sender.send(telemetry, batch, context)
+        failed = {id(message) for message, _ in unsent}
+        ready = [message for message in batch if id(message) not in failed]
+        outcome = (
+            self.sender.send(telemetry, ready, context) if ready else SendOutcome([], [], None)
+        )
+        outcome.failures.extend(unsent)
+        return outcome

@@ -109,17 +109,9 @@ class Settler:
     def _fail_sent(self, buffer: QueueBuffer, final: list[tuple[PendingMessage, Failure]]) -> None:
         kinds: dict[str, int] = {}
         for message, failure in final:
-            verdict = "retries ran out" if failure.retryable else "rejected"
-            error = SendFailed(
-                f"SQS did not accept a message for {buffer.key} ({verdict} after "
-                f"{message.attempts} attempt(s)): {failure.kind}: {failure.message}",
-                code=failure.code,
-                sender_fault=failure.sender_fault,
-                attempts=message.attempts,
-            )
-            error.__cause__ = failure.cause
+            error = failure.unsent_error or self._send_failed(buffer.key, message, failure)
             fail_future(message.future, error)
-            buffer.telemetry.failed(1, failure.kind)
+            buffer.telemetry.failed(1, failure.kind, attempted=failure.unsent_error is None)
             kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
             self._report(buffer.key, message, error)
         logger.warning(
@@ -128,6 +120,19 @@ class Settler:
             buffer.key,
             ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())),
         )
+
+    @staticmethod
+    def _send_failed(key: str, message: PendingMessage, failure: Failure) -> SendFailed:
+        verdict = "retries ran out" if failure.retryable else "rejected"
+        error = SendFailed(
+            f"SQS did not accept a message for {key} ({verdict} after "
+            f"{message.attempts} attempt(s)): {failure.kind}: {failure.message}",
+            code=failure.code,
+            sender_fault=failure.sender_fault,
+            attempts=message.attempts,
+        )
+        error.__cause__ = failure.cause
+        return error
 
     def fail_unsent(
         self,
