@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,34 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FAST = {"wait_time": 1, "idle_sleep_max": 0.0, "environ": {}}
 
 
-@pytest.fixture(scope="module")
-def s3(sqs_server: SqsServer) -> Any:
-    """A boto3 S3 client on the test server (moto serves S3 on the SQS endpoint)."""
-    if sqs_server.kind != "moto":
-        pytest.skip("the S3 tests need the embedded server (moto serves S3 on its endpoint)")
-    return boto3.session.Session().client(
-        "s3", endpoint_url=sqs_server.endpoint_url, region_name=REGION
-    )
+def _keys(s3_client: Any, s3_bucket: str) -> list[str]:
+    return [item["Key"] for item in s3_client.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
 
 
-@pytest.fixture
-def bucket(s3: Any) -> Iterator[str]:
-    """A fresh bucket, emptied and removed afterwards."""
-    name = f"sqsobs-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
-        s3.delete_object(Bucket=name, Key=item["Key"])
-    s3.delete_bucket(Bucket=name)
-
-
-def _keys(s3: Any, bucket: str) -> list[str]:
-    return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-
-
-def _producer(sqs: Any, s3: Any, bucket: str, **settings: Any) -> BatchProducer:
+def _producer(sqs: Any, s3_client: Any, s3_bucket: str, **settings: Any) -> BatchProducer:
     return BatchProducer(
-        sqs, s3_client=s3, large_payload_bucket=bucket, flush_at_exit=False, **settings
+        sqs, s3_client=s3_client, large_payload_bucket=s3_bucket, flush_at_exit=False, **settings
     )
 
 
@@ -81,11 +59,11 @@ def _big(size: int, seed: str = "a") -> str:
 # --- round trips -----------------------------------------------------------------------------
 @pytest.mark.parametrize("size_mib", [2, 10, 100])
 def test_payload_round_trips_in_its_own_process(
-    size_mib: int, sqs_server: SqsServer, s3: Any, bucket: str, queue_url: str
+    size_mib: int, sqs_server: SqsServer, s3_client: Any, s3_bucket: str, queue_url: str
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tests.large_payload_child", sqs_server.endpoint_url, queue_url,
-         bucket, str(size_mib)],
+         s3_bucket, str(size_mib)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -99,16 +77,18 @@ def test_payload_round_trips_in_its_own_process(
 
 # --- SQS calls per message -------------------------------------------------------------------
 def test_a_batch_mixing_small_and_large_messages_keeps_0_10_sqs_calls_per_message(
-    make_client: Any, s3: Any, bucket: str, queue_url: str
+    make_client: Any, s3_client: Any, s3_bucket: str, queue_url: str
 ) -> None:
     sqs = SqsCalls(make_client())
     puts: list[str] = []
-    s3.meta.events.register("before-call.s3.PutObject", lambda **kw: puts.append("put"))
+    s3_client.meta.events.register("before-call.s3.PutObject", lambda **kw: puts.append("put"))
     total, large_every = 100, 5
     bodies = [
         _big(2 * MIB, str(i % 10)) if i % large_every == 0 else f"small {i}" for i in range(total)
     ]
-    with _producer(sqs.client, s3, bucket, default_batch_interval=30, default_idle_timeout=0) as p:
+    with _producer(
+        sqs.client, s3_client, s3_bucket, default_batch_interval=30, default_idle_timeout=0
+    ) as p:
         futures = [p.send(queue_url, body) for body in bodies]
         assert p.flush(timeout_seconds=120)
     assert all(f.exception() is None for f in futures)
@@ -120,14 +100,14 @@ def test_a_batch_mixing_small_and_large_messages_keeps_0_10_sqs_calls_per_messag
     assert len(received) == total
     offloaded = [m for m in received if SIZE_ATTRIBUTE in m.get("MessageAttributes", {})]
     assert len(offloaded) == total // large_every
-    assert len(_keys(s3, bucket)) == total // large_every
+    assert len(_keys(s3_client, s3_bucket)) == total // large_every
 
 
 # --- producer faults -------------------------------------------------------------------------
 def test_a_missing_bucket_raises_at_send_and_nothing_is_sent(
-    sqs_client: Any, s3: Any, queue_url: str, otel: OtelCapture
+    sqs_client: Any, s3_client: Any, queue_url: str, otel: OtelCapture
 ) -> None:
-    with _producer(sqs_client, s3, "sqsobs-no-such-bucket") as producer:
+    with _producer(sqs_client, s3_client, "sqsobs-no-such-bucket") as producer:
         small = producer.send(queue_url, "small goes as before")
         with pytest.raises(PayloadBucketUnavailable, match="does not exist") as caught:
             producer.send(queue_url, _big(2 * MIB))
@@ -144,7 +124,7 @@ def test_a_missing_bucket_raises_at_send_and_nothing_is_sent(
 
 
 def test_an_upload_failure_fails_only_its_message(
-    sqs_client: Any, s3: Any, bucket: str, queue_url: str, sqs_server: SqsServer
+    sqs_client: Any, s3_client: Any, s3_bucket: str, queue_url: str, sqs_server: SqsServer
 ) -> None:
     # A real client whose PutObject of one payload is answered with an error before it leaves.
     s3_faulty = boto3.session.Session().client(
@@ -161,7 +141,7 @@ def test_an_upload_failure_fails_only_its_message(
 
     s3_faulty.meta.events.register("before-parameter-build.s3.PutObject", refuse)
     failures: list[Any] = []
-    with _producer(sqs_client, s3_faulty, bucket, on_failure=failures.append,
+    with _producer(sqs_client, s3_faulty, s3_bucket, on_failure=failures.append,
                    default_batch_interval=30, default_idle_timeout=0) as producer:  # fmt: skip
         bodies = ["s1", _big(2 * MIB, "a"), doomed, "s2", _big(2 * MIB, "b")]
         futures = [producer.send(queue_url, body) for body in bodies]
@@ -172,7 +152,7 @@ def test_an_upload_failure_fails_only_its_message(
     assert [f.queue for f in failures] == [queue_url] and failures[0].error is error
     received = drain_queue(sqs_client, queue_url)
     assert len(received) == 4
-    assert len(_keys(s3, bucket)) == 2  # the failed upload left nothing behind
+    assert len(_keys(s3_client, s3_bucket)) == 2  # the failed upload left nothing behind
 
 
 # --- listener ------------------------------------------------------------------------------
@@ -185,14 +165,20 @@ def _queue_with_dlq(sqs_client: Any, make_queue: Any) -> tuple[str, str]:
 
 @pytest.mark.parametrize("mode", ["per_message", "batch"])
 def test_a_missing_object_fails_the_message_counted_until_the_dlq(
-    mode: str, sqs_client: Any, s3: Any, bucket: str, make_queue: Any, otel: OtelCapture
+    mode: str,
+    *,
+    sqs_client: Any,
+    s3_client: Any,
+    s3_bucket: str,
+    make_queue: Any,
+    otel: OtelCapture,
 ) -> None:
     queue, dlq = _queue_with_dlq(sqs_client, make_queue)
-    with _producer(sqs_client, s3, bucket) as producer:
+    with _producer(sqs_client, s3_client, s3_bucket) as producer:
         producer.send(queue, _big(2 * MIB)).result(timeout=30)
         producer.send(queue, "fine").result(timeout=30)
-    for key in _keys(s3, bucket):
-        s3.delete_object(Bucket=bucket, Key=key)
+    for key in _keys(s3_client, s3_bucket):
+        s3_client.delete_object(Bucket=s3_bucket, Key=key)
     handled: list[str] = []
     errors: list[BaseException | None] = []
 
@@ -206,7 +192,7 @@ def test_a_missing_object_fails_the_message_counted_until_the_dlq(
 
     listener = Listener(
         per_message if mode == "per_message" else batch, queue_url=queue, mode=mode,
-        client=sqs_client, s3_client=s3, visibility_secs=1,
+        client=sqs_client, s3_client=s3_client, visibility_secs=1,
         on_failure=lambda m, e: errors.append(e), **FAST,
     )  # fmt: skip
     with listener:
@@ -229,7 +215,7 @@ def drain_peek(client: Any, url: str) -> list[Any]:
 
 
 def test_delete_order_is_sqs_first_then_s3(
-    make_client: Any, s3: Any, bucket: str, queue_url: str, sqs_server: SqsServer
+    make_client: Any, s3_client: Any, s3_bucket: str, queue_url: str, sqs_server: SqsServer
 ) -> None:
     order: list[str] = []
     sqs = make_client()
@@ -238,7 +224,7 @@ def test_delete_order_is_sqs_first_then_s3(
         "s3", endpoint_url=sqs_server.endpoint_url, region_name=REGION
     )
     s3_watched.meta.events.register("before-call.s3.DeleteObject", lambda **_: order.append("s3"))
-    with _producer(sqs, s3, bucket) as producer:
+    with _producer(sqs, s3_client, s3_bucket) as producer:
         producer.send(queue_url, _big(2 * MIB)).result(timeout=30)
     done = threading.Event()
     listener = Listener(lambda m: done.set() or True, queue_url=queue_url, mode="per_message",
@@ -247,11 +233,11 @@ def test_delete_order_is_sqs_first_then_s3(
         assert done.wait(20)
         assert wait_for(lambda: "s3" in order, timeout=20)
     assert order == ["sqs", "s3"]
-    assert _keys(s3, bucket) == []
+    assert _keys(s3_client, s3_bucket) == []
 
 
 def test_a_failed_sqs_delete_keeps_the_object(
-    make_client: Any, s3: Any, bucket: str, queue_url: str
+    make_client: Any, s3_client: Any, s3_bucket: str, queue_url: str
 ) -> None:
     sqs = make_client()
 
@@ -262,43 +248,47 @@ def test_a_failed_sqs_delete_keeps_the_object(
         )  # fmt: skip
 
     sqs.meta.events.register("before-call.sqs.DeleteMessageBatch", refuse)
-    with _producer(sqs, s3, bucket) as producer:
+    with _producer(sqs, s3_client, s3_bucket) as producer:
         producer.send(queue_url, _big(2 * MIB)).result(timeout=30)
     handled = threading.Event()
     with Listener(lambda m: handled.set() or True, queue_url=queue_url, mode="per_message",
-                  client=sqs, s3_client=s3, **FAST):  # fmt: skip
+                  client=sqs, s3_client=s3_client, **FAST):  # fmt: skip
         assert handled.wait(20)
-    assert len(_keys(s3, bucket)) == 1  # the message comes back: its payload must be there
+    assert (
+        len(_keys(s3_client, s3_bucket)) == 1
+    )  # the message comes back: its payload must be there
 
 
 def test_objects_are_kept_when_asked_and_the_pointer_is_on_the_message(
-    sqs_client: Any, s3: Any, bucket: str, queue_url: str
+    sqs_client: Any, s3_client: Any, s3_bucket: str, queue_url: str
 ) -> None:
-    with _producer(sqs_client, s3, bucket, always_offload=True) as producer:
+    with _producer(sqs_client, s3_client, s3_bucket, always_offload=True) as producer:
         producer.send(queue_url, "tiny, offloaded anyway").result(timeout=30)
     seen: list[SqsMessage] = []
     done = threading.Event()
     with Listener(lambda m: seen.append(m) or done.set() or True, queue_url=queue_url,
-                  mode="per_message", client=sqs_client, s3_client=s3,
+                  mode="per_message", client=sqs_client, s3_client=s3_client,
                   delete_large_payloads=False, **FAST) as listener:  # fmt: skip
         assert done.wait(20)
         assert wait_for(lambda: listener.stats.snapshot().get("succeeded", 0) >= 1)
     message = seen[0]
     assert message.body == "tiny, offloaded anyway"
     assert isinstance(message.payload_pointer, PayloadPointer)
-    assert message.payload_pointer.bucket == bucket
+    assert message.payload_pointer.bucket == s3_bucket
     assert PayloadPointer.from_body(message.raw["Body"]) == PayloadPointer(
-        bucket, message.payload_pointer.key
+        s3_bucket, message.payload_pointer.key
     )
-    assert _keys(s3, bucket) == [message.payload_pointer.key]
+    assert _keys(s3_client, s3_bucket) == [message.payload_pointer.key]
     assert drain_queue(sqs_client, queue_url) == []
 
 
 def test_batch_mode_hands_the_payloads_to_the_handler(
-    sqs_client: Any, s3: Any, bucket: str, queue_url: str
+    sqs_client: Any, s3_client: Any, s3_bucket: str, queue_url: str
 ) -> None:
     bodies = [_big(2 * MIB, "x"), "small", _big(MIB + 5, "y")]
-    with _producer(sqs_client, s3, bucket, default_batch_interval=30, default_idle_timeout=0) as p:
+    with _producer(
+        sqs_client, s3_client, s3_bucket, default_batch_interval=30, default_idle_timeout=0
+    ) as p:
         for body in bodies:
             p.send(queue_url, body)
     digests: set[str] = set()
@@ -307,21 +297,21 @@ def test_batch_mode_hands_the_payloads_to_the_handler(
         digests.update(hashlib.sha256(m.body.encode()).hexdigest() for m in messages)
         return BatchResult(failed_receipt_handles=[])
 
-    with Listener(batch, queue_url=queue_url, mode="batch", client=sqs_client, s3_client=s3,
+    with Listener(batch, queue_url=queue_url, mode="batch", client=sqs_client, s3_client=s3_client,
                   **FAST):  # fmt: skip
-        assert wait_for(lambda: len(digests) == 3 and not _keys(s3, bucket), timeout=30)
+        assert wait_for(lambda: len(digests) == 3 and not _keys(s3_client, s3_bucket), timeout=30)
     assert digests == {hashlib.sha256(b.encode()).hexdigest() for b in bodies}
 
 
 # --- telemetry -------------------------------------------------------------------------------
 def test_s3_calls_are_client_spans_in_the_messages_trace_and_counted(
-    sqs_client: Any, s3: Any, bucket: str, queue_url: str, otel: OtelCapture
+    sqs_client: Any, s3_client: Any, s3_bucket: str, queue_url: str, otel: OtelCapture
 ) -> None:
-    with _producer(sqs_client, s3, bucket) as producer:
+    with _producer(sqs_client, s3_client, s3_bucket) as producer:
         producer.send(queue_url, _big(2 * MIB)).result(timeout=30)
     done = threading.Event()
     with Listener(lambda m: done.set() or True, queue_url=queue_url, mode="per_message",
-                  client=sqs_client, s3_client=s3, **FAST) as listener:  # fmt: skip
+                  client=sqs_client, s3_client=s3_client, **FAST) as listener:  # fmt: skip
         assert done.wait(20)
         assert wait_for(lambda: any(s.name == "S3.DeleteObject" for s in otel.spans()))
     spans = {s.name: s for s in otel.spans()}
@@ -338,7 +328,7 @@ def test_s3_calls_are_client_spans_in_the_messages_trace_and_counted(
         assert span.kind is SpanKind.CLIENT and span.context.trace_id == trace_id
         assert span.attributes["rpc.system"] == "aws-api"
         assert span.attributes["rpc.service"] == "S3"
-        assert span.attributes["aws.s3.bucket"] == bucket
+        assert span.attributes["aws.s3.bucket"] == s3_bucket
         assert span.attributes["aws.s3.key"] == get.attributes["aws.s3.key"]
         assert span.attributes["aws.request_id"]
     assert put.attributes["rpc.method"] == "PutObject"
@@ -352,7 +342,7 @@ def test_s3_calls_are_client_spans_in_the_messages_trace_and_counted(
 
 # --- the dramatiq broker -------------------------------------------------------------------
 def test_the_broker_offloads_over_the_limit_instead_of_raising(
-    monkeypatch: pytest.MonkeyPatch, sqs_server: SqsServer, s3: Any, bucket: str,
+    monkeypatch: pytest.MonkeyPatch, sqs_server: SqsServer, s3_client: Any, s3_bucket: str,
     sqs_client: Any,
 ) -> None:  # fmt: skip
     import dramatiq
@@ -362,7 +352,7 @@ def test_the_broker_offloads_over_the_limit_instead_of_raising(
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", sqs_server.endpoint_url)
     broker = BatchSQSBroker(
         namespace=f"lp{uuid.uuid4().hex[:6]}", endpoint_url=sqs_server.endpoint_url,
-        large_payload_bucket=bucket, flush_at_exit=False,
+        large_payload_bucket=s3_bucket, flush_at_exit=False,
     )  # fmt: skip
     try:
         actor = dramatiq.actor(broker=broker, actor_name="big", queue_name="big")(lambda s: None)
@@ -373,4 +363,26 @@ def test_the_broker_offloads_over_the_limit_instead_of_raising(
     finally:
         broker.close(timeout_seconds=10)
     assert len(received) == 1 and SIZE_ATTRIBUTE in received[0]["MessageAttributes"]
-    assert len(_keys(s3, bucket)) == 1
+    assert len(_keys(s3_client, s3_bucket)) == 1
+
+
+# --- the documentation's example ---------------------------------------------------------------
+def test_the_large_messages_page_example_runs(
+    sqs_server: SqsServer, sqs_client: Any, s3_client: Any
+) -> None:
+    # Marked not-run for tests/test_docs_examples.py (not every test server serves S3): run here,
+    # as that test runs every block, against the embedded server's S3.
+    from tests.test_docs_examples import document_blocks, run_block
+
+    (block,) = [
+        b for b in document_blocks(ROOT / "docs" / "large-messages.md") if b.language == "python"
+    ]
+    assert "large_payload_bucket=" in block.code
+    try:
+        run_block(block, sqs_server.endpoint_url, sqs_client)
+        # The payload went to S3 (the s3_bucket took it), was handled and deleted after its message.
+        assert s3_client.list_objects_v2(Bucket="my-large-payloads").get("KeyCount") == 0
+    finally:
+        for key in _keys(s3_client, "my-large-payloads"):
+            s3_client.delete_object(Bucket="my-large-payloads", Key=key)
+        s3_client.delete_bucket(Bucket="my-large-payloads")
