@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
+from sqsobs._client import drop_inherited_connections
 from sqsobs._payloads._pointer import PayloadPointer
 from sqsobs._payloads._s3client import build_s3_client
 from sqsobs._suppress import suppress_other_instrumentation
@@ -90,6 +91,7 @@ class PayloadStore:
         build_client: Callable[[], Any] = build_s3_client,
     ) -> None:
         self._client = client
+        self._owns_client = client is None
         self._build_client = build_client
         self._tracer = tracer
         self._instruments = instruments
@@ -106,6 +108,14 @@ class PayloadStore:
                     self._client = self._build_client()
                 client = self._client
         return client
+
+    def after_fork(self) -> None:
+        """In a forked child: a client of ours is built anew, a given one drops the parent's
+        pooled connections."""
+        if self._owns_client:
+            self._client = None
+        elif self._client is not None:
+            drop_inherited_connections(self._client)
 
     def check_bucket(self, bucket: str, *, parent: Context | None = None) -> None:
         """HeadBucket once per bucket: :class:`PayloadBucketUnavailable` if it is missing or

@@ -325,6 +325,8 @@ class BatchProducer:
                 self._client = self._build_client()
             else:
                 drop_inherited_connections(self._client)
+            if self._offloader is not None:
+                self._offloader.store.after_fork()
             self._start_threads()
         elif buffers.move(ProducerState.CLOSED, allowed=_CLOSING_STATES):
             # The close() under way goes on in the parent; the child had nothing left to send.
