@@ -61,6 +61,15 @@ class Offloader:
         )
         self.store = PayloadStore(s3_client, tracer, instruments)
 
+    @classmethod
+    def build(
+        cls, settings: ProducerSettings, s3_client: Any, tracer: Tracer, instruments: Instruments
+    ) -> Offloader | None:
+        """The producer's offloader, or None when no ``large_payload_bucket`` is set."""
+        if not settings.large_payload_bucket:
+            return None
+        return cls(settings, s3_client=s3_client, tracer=tracer, instruments=instruments)
+
     def prepare(
         self, info: QueueInfo, body: str, attributes: Any, size_bytes: int
     ) -> Offloaded | None:

@@ -133,14 +133,7 @@ class BatchProducer:
         self._buffers = Buffers(self.settings)
         # Read at each collection, held weakly, silent once closed.
         self._instruments.observe(BUFFER_DEPTH, self._buffers, Buffers.depths)
-        self._offloader = None
-        if self.settings.large_payload_bucket:
-            self._offloader = Offloader(
-                self.settings,
-                s3_client=s3_client,
-                tracer=self._tracer,
-                instruments=self._instruments,
-            )
+        self._offloader = Offloader.build(self.settings, s3_client, self._tracer, self._instruments)
         self._intake = Intake(
             self._buffers,
             self._tracer,
