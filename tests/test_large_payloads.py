@@ -36,6 +36,7 @@ from sqsobs.types import BatchResult
 from tests.conftest import REGION, OtelCapture, SqsServer
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import SqsCalls
+from tests.test_bad_input_consumer import _queue_with_dlq
 
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,13 +157,6 @@ def test_an_upload_failure_fails_only_its_message(
 
 
 # --- listener ------------------------------------------------------------------------------
-def _queue_with_dlq(sqs_client: Any, make_queue: Any) -> tuple[str, str]:
-    dlq = make_queue("-dlq")
-    arn = sqs_client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])
-    policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}
-    return make_queue(RedrivePolicy=json.dumps(policy), VisibilityTimeout=1), dlq
-
-
 @pytest.mark.parametrize("mode", ["per_message", "batch"])
 def test_a_missing_object_fails_the_message_counted_until_the_dlq(
     mode: str,
