@@ -17,8 +17,11 @@ The tree::
     │   ├── BufferFull                       no room in the queue's buffer in time
     │   ├── SendFailed                       SQS rejected an entry, or retries ran out
     │   └── Cleared                          the message was removed by clear_queue_buffer()
-    └── ListenerError
-        └── ListenerClosed                   start() after stop()
+    ├── ListenerError
+    │   └── ListenerClosed                   start() after stop()
+    └── PayloadError                         storing or fetching a large payload in S3 failed
+        ├── PayloadBucketUnavailable         the bucket does not exist, or access is denied
+        └── PayloadNotFound                  the S3 object a message points to is gone
 
 Driver errors are translated where they enter sqsobs (:func:`translate_client_error`), keeping the
 original as ``__cause__``.
@@ -39,6 +42,9 @@ __all__ = [
     "MessageError",
     "MessageTooLarge",
     "NoListenersRegistered",
+    "PayloadBucketUnavailable",
+    "PayloadError",
+    "PayloadNotFound",
     "ProducerClosed",
     "ProducerError",
     "QueueDoesNotExist",
@@ -206,6 +212,43 @@ class ListenerClosed(ListenerError):
     """The listener was stopped; it cannot be started again."""
 
     error_type = "listener_closed"
+
+
+class PayloadError(SqsObsError):
+    """Storing, fetching or deleting a message's payload in S3 failed (large messages).
+
+    ``code`` is the S3 error code (``NoSuchKey``, ``AccessDenied`` ...), ``bucket`` and ``key``
+    name the object, ``retryable`` says whether the same call may work later.
+    """
+
+    error_type = "payload_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        bucket: str = "",
+        key: str = "",
+        retryable: bool = False,
+    ) -> None:
+        self.code = code
+        self.bucket = bucket
+        self.key = key
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class PayloadBucketUnavailable(PayloadError):
+    """The ``large_payload_bucket`` does not exist, or the credentials may not use it."""
+
+    error_type = "payload_bucket_unavailable"
+
+
+class PayloadNotFound(PayloadError):
+    """The S3 object a received message points to does not exist (deleted, or expired)."""
+
+    error_type = "payload_not_found"
 
 
 _THROTTLING_CODES = frozenset(

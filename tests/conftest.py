@@ -241,3 +241,25 @@ def otel() -> OtelCapture:
         _otel_capture = OtelCapture()
     _otel_capture.clear()
     return _otel_capture
+
+
+# --- S3 (large messages): moto serves it on the SQS endpoint --------------------------------
+@pytest.fixture(scope="session")
+def s3_client(sqs_server: SqsServer) -> Any:
+    """A boto3 S3 client on the test server (moto serves S3 on the SQS endpoint)."""
+    if sqs_server.kind != "moto":
+        pytest.skip("the S3 tests need the embedded server (moto serves S3 on its endpoint)")
+    return boto3.session.Session().client(
+        "s3", endpoint_url=sqs_server.endpoint_url, region_name=REGION
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> Iterator[str]:
+    """A fresh bucket, emptied and removed afterwards."""
+    name = f"sqsobs-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    yield name
+    for item in s3_client.list_objects_v2(Bucket=name).get("Contents", []):
+        s3_client.delete_object(Bucket=name, Key=item["Key"])
+    s3_client.delete_bucket(Bucket=name)

@@ -38,6 +38,9 @@ PRODUCER_ENV: dict[str, list[str]] = {
     "SQSOBS_XRAY_TRACE_HEADER": ["sometimes"],
     "SQSOBS_CREATE_SPANS": ["rarely"],
     "SQSOBS_INSTALL_SIGNAL_HANDLER": ["perhaps"],
+    "SQSOBS_LARGE_PAYLOAD_BUCKET": ["Not_A_Bucket", "ab", "a..b"],
+    "SQSOBS_LARGE_PAYLOAD_THRESHOLD_BYTES": ["big", "-1", "1048577"],
+    "SQSOBS_ALWAYS_OFFLOAD": ["often"],
 }
 
 PRODUCER_ARGS: dict[str, list[Any]] = {
@@ -58,10 +61,14 @@ PRODUCER_ARGS: dict[str, list[Any]] = {
     "xray_trace_header": ["no", 0],
     "create_spans": ["off", 1],
     "install_signal_handler": ["on", 1],
+    "large_payload_bucket": ["my_bucket", "x" * 64, 5],
+    "large_payload_threshold_bytes": [-1, 1_048_577, "1024"],
+    "always_offload": ["yes", 1],
 }
 #: Producer parameters that are objects, not settings.
 PRODUCER_OBJECTS = {
-    "self", "client", "on_failure", "queue_url_resolver", "tracer_provider", "meter_provider"
+    "self", "client", "on_failure", "queue_url_resolver", "tracer_provider", "meter_provider",
+    "s3_client",
 }  # fmt: skip
 
 LISTENER_ENV: dict[str, list[str]] = {
@@ -75,6 +82,7 @@ LISTENER_ENV: dict[str, list[str]] = {
     "IDLE_SLEEP_MAX": ["x", "-1", "nan"],
     "SHUTDOWN_TIMEOUT": ["x", "-1"],
     "MAX_PREFETCH": ["some", "-1", "11"],
+    "SQSOBS_DELETE_LARGE_PAYLOADS": ["sometimes"],
 }
 
 LISTENER_ARGS: dict[str, list[Any]] = {
@@ -98,9 +106,10 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "trace_empty_receives": ["yes", 1],
     "health_check_port": ["8080", -1, 65536, True, 1.5],
     "max_prefetch": [-1, 11, "5"],
+    "delete_large_payloads": ["no", 0],
 }
 #: Listener parameters that are objects or labels, not settings.
-LISTENER_OBJECTS = {"self", "handler", "client", "name", "environ"}
+LISTENER_OBJECTS = {"self", "handler", "client", "s3_client", "name", "environ"}
 
 #: Variables read by configure_telemetry() / configure_logging() (LOG_*: tests/test_logging.py
 #: covers LOG_LEVEL, LOG_USE_COLOR, LOG_JSON, LOG_PLAIN_FORMAT the same way).

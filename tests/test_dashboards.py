@@ -118,6 +118,8 @@ def test_producer_dashboard_covers_the_issue() -> None:
         c.MESSAGES_REJECTED.prometheus_name,
     )
     _uses(board, "Send latency", 'messaging_operation_name="send"', "0.99,")
+    _uses(board, "Offloaded to S3 / s", c.PAYLOADS_OFFLOADED.prometheus_name, "error_type")
+    _uses(board, "Offloaded bytes / s", c.PAYLOADS_OFFLOADED_BYTES.prometheus_name)
 
 
 def test_listener_dashboard_covers_the_issue() -> None:
@@ -135,6 +137,9 @@ def test_listener_dashboard_covers_the_issue() -> None:
     _uses(board, "Message age at receive", c.MESSAGE_AGE.prometheus_name + "_bucket")
     _uses(board, "Receive count", c.RECEIVE_COUNT.prometheus_name)
     _uses(board, "Empty receives / s", c.EMPTY_RECEIVES.prometheus_name)
+    _uses(board, "Payloads fetched from S3 / s", c.PAYLOADS_FETCHED.prometheus_name, "error_type")
+    _uses(board, "Payload bytes fetched / s", c.PAYLOADS_FETCHED_BYTES.prometheus_name)
+    _uses(board, "Payload objects deleted / s", c.PAYLOADS_DELETED.prometheus_name)
 
 
 def test_overview_dashboard_covers_the_issue() -> None:

@@ -47,8 +47,8 @@ def _keywords(function: Callable[..., Any]) -> dict[str, inspect.Parameter]:
 def test_decorator_and_listener_take_exactly_the_settings_fields() -> None:
     listener = _keywords(Listener)
     decorator = _keywords(sqs_listener)
-    assert set(listener) == SETTINGS | HOOKS | {"handler", "client", "name", "environ"}
-    assert set(decorator) == SETTINGS | HOOKS | {"client"}
+    assert set(listener) == SETTINGS | HOOKS | {"handler", "client", "s3_client", "name", "environ"}
+    assert set(decorator) == SETTINGS | HOOKS | {"client", "s3_client"}
     # No default is restated: every setting keyword means "not given" until resolved.
     for keywords in (listener, decorator):
         assert {name: keywords[name].default for name in SETTINGS} == dict.fromkeys(SETTINGS)
@@ -107,6 +107,7 @@ def test_environment_variables_and_defaults_are_unchanged() -> None:
         "idle_sleep_max": 2.0, "shutdown_timeout_seconds": 25.0, "retry_backoff": False,
         "retry_backoff_base": 30, "retry_backoff_max": 600, "health_check_port": None,
         "trace_empty_receives": False, "max_prefetch": 10, "delete_linger_seconds": 0.05,
+        "delete_large_payloads": True,
     }  # fmt: skip
     # Changed on purpose (issue 11.12): 25 s of drain fits ECS's and Kubernetes' 30 s default.
     env = {"POLLER_THREADS": "3", "WORKER_THREADS": "3", "SHUTDOWN_TIMEOUT": "7"}

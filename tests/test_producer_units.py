@@ -154,7 +154,7 @@ def test_settings_argument_beats_environment_beats_default() -> None:
 
 def test_batch_producer_keywords_are_the_settings_fields() -> None:
     objects = {"self", "client", "on_failure", "queue_url_resolver"}
-    objects |= {"tracer_provider", "meter_provider"}
+    objects |= {"tracer_provider", "meter_provider", "s3_client"}
     keywords = [p for p in inspect.signature(BatchProducer.__init__).parameters if p not in objects]
     assert keywords == [field.name for field in dataclasses.fields(ProducerSettings)]
 
@@ -179,6 +179,9 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "xray_trace_header": True,
         "create_spans": True,
         "install_signal_handler": True,
+        "large_payload_bucket": "",
+        "large_payload_threshold_bytes": 0,
+        "always_offload": False,
     }
     assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
     rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
@@ -200,6 +203,9 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "SQSOBS_XRAY_TRACE_HEADER",
         "SQSOBS_CREATE_SPANS",
         "SQSOBS_INSTALL_SIGNAL_HANDLER",
+        "SQSOBS_LARGE_PAYLOAD_BUCKET",
+        "SQSOBS_LARGE_PAYLOAD_THRESHOLD_BYTES",
+        "SQSOBS_ALWAYS_OFFLOAD",
     }
 
 

@@ -122,11 +122,25 @@ def _producer() -> DashboardDef:
             percentiles(c.OPERATION_DURATION, where=_SEND),
         ),
     )
+    large = (
+        PanelDef(
+            "Offloaded to S3 / s",
+            c.PAYLOADS_OFFLOADED.description,
+            "short",
+            (_by_error(c.PAYLOADS_OFFLOADED, "offloaded"),),
+        ),
+        PanelDef(
+            "Offloaded bytes / s",
+            c.PAYLOADS_OFFLOADED_BYTES.description,
+            "Bps",
+            (Query(rate(c.PAYLOADS_OFFLOADED_BYTES), per_queue()),),
+        ),
+    )
     return DashboardDef(
         "sqsobs-producer",
         "sqsobs / Producer",
         "The batching producer: what goes in, how it is batched, what SQS accepted.",
-        (("Flow", flow), ("Batches", batches), ("Latency", latency)),
+        (("Flow", flow), ("Batches", batches), ("Latency", latency), ("Large messages", large)),
     )
 
 
@@ -182,11 +196,34 @@ def _listener() -> DashboardDef:
             width=24,
         ),
     )
+    large = (
+        PanelDef(
+            "Payloads fetched from S3 / s",
+            c.PAYLOADS_FETCHED.description,
+            "short",
+            (_by_error(c.PAYLOADS_FETCHED, "fetched"),),
+            width=8,
+        ),
+        PanelDef(
+            "Payload bytes fetched / s",
+            c.PAYLOADS_FETCHED_BYTES.description,
+            "Bps",
+            (Query(rate(c.PAYLOADS_FETCHED_BYTES), per_queue()),),
+            width=8,
+        ),
+        PanelDef(
+            "Payload objects deleted / s",
+            c.PAYLOADS_DELETED.description,
+            "short",
+            (_by_error(c.PAYLOADS_DELETED, "deleted"),),
+            width=8,
+        ),
+    )
     return DashboardDef(
         "sqsobs-listener",
         "sqsobs / Listener",
         "The listener: what it receives, how handlers do, how long messages waited.",
-        (("Flow", flow), ("Handling", handling), ("SQS calls", calls)),
+        (("Flow", flow), ("Handling", handling), ("SQS calls", calls), ("Large messages", large)),
     )
 
 

@@ -116,6 +116,9 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         xray_trace_header: bool | None = None,
         create_spans: bool | None = None,
         install_signal_handler: bool | None = None,
+        large_payload_bucket: str | None = None,
+        large_payload_threshold_bytes: int | None = None,
+        always_offload: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size > MAX_BATCH_ENTRIES:
@@ -212,7 +215,9 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             message = message.copy(options={"eta": current_millis() + int(delay or 0)})
             delay_seconds = self.max_sqs_delay_seconds
         body = b64encode(message.encode()).decode()
-        if len(body) > self.max_message_size:
+        # With a large_payload_bucket, the producer stores what is over the limit in S3.
+        offloading = bool(self.producer.settings.large_payload_bucket)
+        if len(body) > self.max_message_size and not offloading:
             raise DramatiqMessageTooLarge(len(body), self.max_message_size)
         self.logger.debug("Enqueueing message %r on queue %r.", message.message_id, queue_name)
         self.emit_before("enqueue", message, delay)

@@ -10,7 +10,8 @@ The heartbeat (``guard``) lets go of each batch's messages right before it is se
 message that an extension call on the wire still carries is held back until that call returns
 (only that release; everything else goes on), so the release is the last change SQS applies. A
 release asked for after the acker stopped (a long poll that returned late) is sent at once on the
-caller's thread.
+caller's thread. A deleted message's S3 payload object (a large message) is deleted once SQS
+confirmed the message's delete, never before (``after_delete``).
 
 Example::
 
@@ -33,6 +34,7 @@ from typing import Any
 from opentelemetry.trace import SpanContext
 
 from sqsobs._backoff import Backoff
+from sqsobs._payloads._pointer import PayloadPointer
 from sqsobs.errors import SqsError
 from sqsobs.limits import MAX_BATCH_ENTRIES
 from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, chunks, delete_batch
@@ -46,6 +48,8 @@ __all__ = ["Acker"]
 logger = logging.getLogger(__name__)
 
 
+#: Called with the S3 payloads of messages SQS confirmed deleted, and their creation contexts.
+AfterDelete = Callable[[list[tuple[PayloadPointer, SpanContext | None]]], None]
 #: Before resending a whole failed call: full jitter up to 0.1 s * 2**(attempt-1), at most 1 s.
 CALL_BACKOFF = Backoff(base_seconds=0.1, max_seconds=1.0)
 #: How often held-back releases are looked at again while an extension call is on the wire.
@@ -59,6 +63,7 @@ class _Item:
     visibility: int = -1  # -1: delete; otherwise the visibility timeout to set
     attempts: int = 0
     creation: SpanContext | None = None  # the producer's context, linked from the settle span
+    pointer: PayloadPointer | None = None  # a large message's S3 payload
 
 
 class Acker:
@@ -74,6 +79,7 @@ class Acker:
         max_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         guard: Heartbeat | None = None,
+        after_delete: AfterDelete | None = None,
     ) -> None:
         self._client = client
         self._queue_url = queue_url
@@ -84,6 +90,8 @@ class Acker:
         # The heartbeat lets go of each batch's messages right before it is sent (held while
         # waiting for the batch to fill, so a lingering delete cannot lose its message).
         self._guard = guard
+        # Given the S3 payloads of messages SQS confirmed deleted (and their creation contexts).
+        self._after_delete = after_delete
         self._deletes: list[_Item] = []
         self._releases: list[_Item] = []
         self._held_back: list[_Item] = []  # releases waiting for an extension on the wire
@@ -108,7 +116,13 @@ class Acker:
     def delete(self, messages: Iterable[SqsMessage], *, complete: bool = False) -> None:
         """Queue ``messages`` for deletion; ``complete`` sends without waiting for more."""
         items = [
-            _Item(m.receipt_handle, m.message_id, creation=creation_context(m)) for m in messages
+            _Item(
+                m.receipt_handle,
+                m.message_id,
+                creation=creation_context(m),
+                pointer=m.payload_pointer,
+            )
+            for m in messages
         ]
         if not items:
             return
@@ -249,6 +263,19 @@ class Acker:
         self._record(operation, outcome, {item.handle for item in retry})
         if retry:
             self._requeue(retry, operation)
+        if operation == OP_DELETE and self._after_delete is not None:
+            self._payloads_deleted(by_handle, outcome.succeeded)
+
+    def _payloads_deleted(self, by_handle: dict[str, _Item], succeeded: list[str]) -> None:
+        """SQS confirmed these deletes: now their S3 payload objects may go."""
+        assert self._after_delete is not None
+        objects = []
+        for handle in succeeded:
+            item = by_handle[handle]
+            if item.pointer is not None:
+                objects.append((item.pointer, item.creation))
+        if objects:
+            self._after_delete(objects)
 
     def _hold_back(self, batch: list[_Item], busy: set[str]) -> list[_Item]:
         """Keep releases of messages being extended until that call returns; send the rest."""

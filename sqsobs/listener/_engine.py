@@ -32,11 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqsobs._payloads._store import PayloadStore
 from sqsobs._urls import queue_name
 from sqsobs.listener._acker import Acker
 from sqsobs.listener._heartbeat import Heartbeat
 from sqsobs.listener._loop import EventLoopThread, is_async
 from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._payloads import PayloadFetcher
 from sqsobs.listener._poller import Poller
 from sqsobs.listener._prefetch import PrefetchBound
 from sqsobs.listener._runner import HandlerRunner
@@ -44,6 +46,7 @@ from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._stats import ListenerStats
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.listener._workers import WorkerPool
+from sqsobs.telemetry import get_instruments, get_tracer
 
 __all__ = ["Engine", "Hooks"]
 
@@ -82,6 +85,7 @@ class Engine:
         stop: threading.Event,
         hooks: Hooks,
         poll_client: Any = None,
+        s3_client: Any = None,
     ) -> None:
         self.name = queue_name(queue_url)
         self._stop = stop
@@ -94,12 +98,16 @@ class Engine:
             visibility_secs=settings.visibility_secs,
             max_extend=settings.max_extend,
         )
+        # Large payloads: the S3 client is built when the first pointer arrives.
+        store = PayloadStore(s3_client, get_tracer(), get_instruments())
+        payloads = PayloadFetcher(store, self.name, delete_objects=settings.delete_large_payloads)
         self.acker = Acker(
             client=client,
             queue_url=queue_url,
             telemetry=self.telemetry,
             linger_seconds=settings.delete_linger_seconds,
             guard=self.heartbeat,
+            after_delete=payloads.deleted if settings.delete_large_payloads else None,
         )
         self.loop = EventLoopThread() if is_async(handler) else None
         self.runner = HandlerRunner(
@@ -114,6 +122,7 @@ class Engine:
             filter_fn=hooks.filter_fn,
             on_success=hooks.on_success,
             on_failure=hooks.on_failure,
+            payloads=payloads,
         )
         prefetch = None
         if settings.mode == "per_message":

@@ -58,14 +58,16 @@ _STOP_REQUESTED = frozenset({ListenerState.STOPPING, ListenerState.DRAINING, Lis
 class Listener:
     """Polls one queue and runs ``handler`` on what arrives, until :meth:`stop`.
 
-    Every keyword but the hooks, ``client``, ``name`` and ``environ`` is a field of
+    Every keyword but the hooks, ``client``, ``s3_client``, ``name`` and ``environ`` is a field of
     :class:`~sqsobs.listener.ListenerSettings` (its docs give each one's environment variable,
     default and meaning): arguments win over the environment (``environ``, default
     ``os.environ``), read now; a bad value raises :class:`~sqsobs.errors.ConfigError`.
     ``filter_fn(msg)`` returning False skips a message (it comes back after the retry backoff);
     ``on_success(msg)`` and ``on_failure(msg, error)`` see each outcome. ``client`` is a boto3
     SQS client (default: two per listener, from the environment: one for long polls, one with
-    short timeouts for deletes and heartbeats). With ``health_check_port`` the listener serves
+    short timeouts for deletes and heartbeats). ``s3_client`` is a boto3 S3 client for large
+    payloads (default: built from the environment when the first one arrives). With
+    ``health_check_port`` the listener serves
     ``/health``, ``/ready`` and ``/metrics`` while it runs.
 
     Example::
@@ -99,6 +101,8 @@ class Listener:
         delete_linger_seconds: float | None = None,
         trace_empty_receives: bool | None = None,
         max_prefetch: int | None = None,
+        delete_large_payloads: bool | None = None,
+        s3_client: Any = None,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
@@ -118,6 +122,7 @@ class Listener:
         #: The queue's URL, once :meth:`start` resolved it.
         self.queue_url = ""
         self._client = client
+        self._s3_client = s3_client
         self._state = ListenerState.NEW
         self._lock = threading.Condition()
         # Set on the move to a stopping state (never otherwise): it wakes sleeping pollers.
@@ -214,6 +219,7 @@ class Listener:
             stats=self.stats,
             stop=self._stop_event,
             hooks=self._hooks,
+            s3_client=self._s3_client,
         )
         if self.settings.health_check_port is not None:
             join_health(self.settings.health_check_port, self)

@@ -15,11 +15,14 @@ from __future__ import annotations
 import json as _json
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context
 
 from sqsobs._sns import sns_envelope
+
+if TYPE_CHECKING:
+    from sqsobs._payloads._pointer import PayloadPointer
 
 __all__ = ["SqsMessage"]
 
@@ -31,6 +34,10 @@ class SqsMessage:
 
     ``attributes`` holds the system attributes (``ApproximateReceiveCount``, ``SentTimestamp``,
     ``MessageGroupId`` ...) and ``raw`` (alias ``md``) the message exactly as boto3 returned it.
+    A message whose payload a producer stored in S3 (sqsobs' ``large_payload_bucket``, or AWS's
+    extended clients) reaches the handler with ``body`` the payload, fetched from S3, and
+    ``payload_pointer`` its bucket and key (``raw["Body"]`` keeps the pointer); for any other
+    message ``payload_pointer`` is None.
 
     Built by hand (in a handler's unit test), it takes sqs-fargate-listener's dataclass fields,
     by position or keyword, ``md`` included, or sqsobs' keywords with ``raw=``; messages with
@@ -49,6 +56,7 @@ class SqsMessage:
         "attributes",
         "body",
         "message_id",
+        "payload_pointer",
         "raw",
         "receipt_handle",
         "received_at",
@@ -79,6 +87,8 @@ class SqsMessage:
         self._context = context
         self._json: Any = _UNSET
         self._sns: Any = _UNSET
+        #: Where the payload was fetched from (S3 bucket, key, size), if it was offloaded.
+        self.payload_pointer: PayloadPointer | None = None
 
     @classmethod
     def from_boto(
@@ -94,6 +104,12 @@ class SqsMessage:
             received_at=received_at,
             context=context,
         )
+
+    def _set_payload(self, payload: str, pointer: PayloadPointer) -> None:
+        """The listener fetched the payload ``pointer`` names: it becomes the body."""
+        self.body = payload
+        self.payload_pointer = pointer
+        self._json = self._sns = _UNSET
 
     @property
     def md(self) -> Mapping[str, Any]:

@@ -101,6 +101,8 @@ def sqs_listener(
     trace_empty_receives: bool | None = None,
     delete_linger_seconds: float | None = None,
     max_prefetch: int | None = None,
+    delete_large_payloads: bool | None = None,
+    s3_client: Any = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 

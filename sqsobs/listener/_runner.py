@@ -35,6 +35,7 @@ from sqsobs.listener._acker import Acker
 from sqsobs.listener._heartbeat import Heartbeat
 from sqsobs.listener._loop import EventLoopThread
 from sqsobs.listener._message import SqsMessage
+from sqsobs.listener._payloads import BatchFetch, PayloadFetcher
 from sqsobs.listener._results import failed_indexes
 from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._stats import ListenerStats
@@ -72,8 +73,10 @@ class HandlerRunner:
         filter_fn: Callable[[SqsMessage], bool] | None = None,
         on_success: Callable[[SqsMessage], Any] | None = None,
         on_failure: Callable[[SqsMessage, BaseException | None], Any] | None = None,
+        payloads: PayloadFetcher | None = None,
     ) -> None:
         self._handler = handler
+        self._payloads = payloads
         self._settings = settings
         self._telemetry = telemetry
         self._heartbeat = heartbeat
@@ -116,6 +119,8 @@ class HandlerRunner:
         error: BaseException | None = None
         with self._telemetry.process_span([message], receive, batch=False) as span:
             try:
+                if self._payloads is not None:  # a large payload: fetched from S3 first
+                    self._payloads.fetch(message, None)
                 ok = bool(self._invoke(message))
             except BaseException as exc:  # sys.exit() too: see the module docstring
                 error, ok = exc, False
@@ -156,9 +161,13 @@ class HandlerRunner:
         started = time.perf_counter()
         error: BaseException | None = None
         failed: set[int] = set()
+        fetched: BatchFetch | None = None
         with self._telemetry.process_span(batch, receive, batch=True) as span:
+            if self._payloads is not None:  # large payloads: fetched from S3 first
+                fetched = self._payloads.fetch_batch(batch, fifo=self._settings.fifo)
+                batch = fetched.ready
             try:
-                failed = failed_indexes(self._invoke(batch), batch)
+                failed = failed_indexes(self._invoke(batch), batch) if batch else set()
             except BaseException as exc:  # sys.exit() too: see the module docstring
                 error, failed = exc, set(range(len(batch)))
                 record_error(span, exc)
@@ -167,6 +176,8 @@ class HandlerRunner:
             kind = None if not failed else (error_type(error) if error else REPORTED_FAILED)
             self._telemetry.processed(time.perf_counter() - started, kind)
         self._settle_batch(batch, failed, kind or REPORTED_FAILED, error)
+        if fetched is not None:
+            self._payloads_failed(fetched)
 
     def _settle_batch(
         self,
@@ -194,6 +205,15 @@ class HandlerRunner:
         if blocked:
             held_back = [batch[i] for i in sorted(blocked)]
             self.release(held_back, 0, "behind a failed message of their group")
+
+    def _payloads_failed(self, fetched: BatchFetch) -> None:
+        """Messages whose payload could not be fetched failed, as if their handler had."""
+        for message, error in fetched.broken:
+            logger.error(
+                "message %s on %s not handled: %s", message.message_id, self._telemetry.queue, error
+            )
+            self._failed([message], error_type(error), error)
+        self.release(fetched.blocked, 0, "behind a message of their group whose payload failed")
 
     def _blocked_by_fifo(self, batch: Sequence[SqsMessage], failed: set[int]) -> set[int]:
         """On FIFO, messages after a failed one of the same group: keep them for order's sake."""

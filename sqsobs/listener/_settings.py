@@ -231,6 +231,12 @@ class ListenerSettings:
         maximum=60.0,
         doc="how long a per-message delete waits for its batch to fill",
     )
+    delete_large_payloads: bool = setting(
+        True,
+        env="SQSOBS_DELETE_LARGE_PAYLOADS",
+        doc="after a large message (its payload in S3) is deleted from SQS, delete its S3 "
+        "object too; off: keep it (fan-out to several queues, a lifecycle rule expires it)",
+    )
 
     @property
     def fifo(self) -> bool:

@@ -31,6 +31,8 @@ class Failure:
     sender_fault: bool
     retryable: bool
     cause: BaseException | None = None
+    #: The entry never reached SQS (its payload's upload failed): its future gets this error.
+    unsent_error: BaseException | None = None
 
     @property
     def kind(self) -> str:

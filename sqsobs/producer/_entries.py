@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,13 +42,15 @@ def check_message(
     delay_seconds: int | None,
     group_id: str | None,
     deduplication_id: str | None,
+    size_limited: bool = True,
 ) -> int:
     """The message's size as SQS counts it; a :class:`~sqsobs.errors.MessageError` if SQS
-    would reject it on ``info``'s queue."""
+    would reject it on ``info``'s queue (its size too, unless ``size_limited`` is False: a
+    large payload goes to S3 and its pointer is checked instead)."""
     size = validate_message(
         body,
         attributes,
-        max_size_bytes=info.max_message_bytes,
+        max_size_bytes=info.max_message_bytes if size_limited else sys.maxsize,
         delay_seconds=delay_seconds,
         group_id=group_id,
         deduplication_id=deduplication_id,

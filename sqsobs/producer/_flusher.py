@@ -27,6 +27,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, T
 from sqsobs.producer._buffers import Buffers
 from sqsobs.producer._classify import unexpected_failure
 from sqsobs.producer._messages import PendingMessage
+from sqsobs.producer._offload import Offloader
 from sqsobs.producer._policy import NEVER
 from sqsobs.producer._pool import SendPool
 from sqsobs.producer._queue_buffer import QueueBuffer
@@ -72,8 +73,11 @@ class Flusher:
         settler: Settler,
         pool: SendPool,
         tracer: Tracer,
+        *,
+        offloader: Offloader | None = None,
     ) -> None:
         self.buffers = buffers
+        self.offloader = offloader
         self.sender = sender
         self.settler = settler
         self.pool = pool
@@ -256,14 +260,31 @@ class Flusher:
     def _send(
         self, buffer: QueueBuffer, batch: list[PendingMessage], context: Context
     ) -> SendOutcome:
-        """One attempt; an exception out of the send path (a bug, not an SQS answer) is a
-        retryable failure of every entry, so the messages retry and then fail, never loop."""
+        """One attempt: upload the batch's large payloads (at once), then send what may go out.
+
+        An exception out of the send path (a bug, not an SQS answer) is a retryable failure of
+        every entry, so the messages retry and then fail, never loop."""
         try:
-            return self.sender.send(buffer.telemetry, batch, context)
+            return self._upload_and_send(buffer, batch, context)
         except Exception as exc:
             logger.exception("sqsobs producer: sending a batch for %s failed", buffer.key)
             failure = unexpected_failure(exc)
             return SendOutcome([], [(message, failure) for message in batch], None)
+
+    def _upload_and_send(
+        self, buffer: QueueBuffer, batch: list[PendingMessage], context: Context
+    ) -> SendOutcome:
+        telemetry = buffer.telemetry
+        unsent = self.offloader.upload(telemetry.name, batch, context) if self.offloader else []
+        if not unsent:
+            return self.sender.send(telemetry, batch, context)
+        failed = {id(message) for message, _ in unsent}
+        ready = [message for message in batch if id(message) not in failed]
+        outcome = (
+            self.sender.send(telemetry, ready, context) if ready else SendOutcome([], [], None)
+        )
+        outcome.failures.extend(unsent)
+        return outcome
 
 
 def _batches(item: FlushWork | RetryWork) -> list[list[PendingMessage]]:

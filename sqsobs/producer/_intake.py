@@ -24,10 +24,11 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Tracer
 
-from sqsobs.errors import MessageError, MessageTooLarge, ProducerError, SqsObsError
+from sqsobs.errors import MessageError, MessageTooLarge, PayloadError, ProducerError, SqsObsError
 from sqsobs.producer._buffers import Buffers
 from sqsobs.producer._entries import Attributes, build_entry, check_message
 from sqsobs.producer._messages import PendingMessage
+from sqsobs.producer._offload import Offloader
 from sqsobs.producer._queue_buffer import QueueBuffer
 from sqsobs.producer._resolve import QueueInfo
 from sqsobs.producer._telemetry import QueueTelemetry, count_rejected
@@ -46,12 +47,14 @@ class Intake:
         instruments: Instruments,
         *,
         resolve: Callable[[str], QueueInfo],
+        offloader: Offloader | None = None,
     ) -> None:
         self._buffers = buffers
         self._settings = buffers.settings
         self._tracer = tracer
         self._instruments = instruments
         self._resolve = resolve
+        self._offloader = offloader
 
     def send(
         self,
@@ -68,6 +71,7 @@ class Intake:
         if buffer is None:
             buffer = self._open_queue(queue)
         info, telemetry = buffer.info, buffer.telemetry
+        offloader, offloaded = self._offloader, None
         try:
             size = check_message(
                 info,
@@ -76,10 +80,15 @@ class Intake:
                 delay_seconds=delay_seconds,
                 group_id=group_id,
                 deduplication_id=deduplication_id,
+                size_limited=offloader is None,
             )
-        except MessageError as exc:
+            if offloader is not None:
+                offloaded = offloader.prepare(info, body, attributes, size)
+        except (MessageError, PayloadError) as exc:
             self._rejected(buffer, exc)
             raise
+        if offloaded is not None:
+            body, attributes, size = offloaded.body, offloaded.attributes, offloaded.size_bytes
         span, context = self._creation(telemetry)
         entry, size = build_entry(
             body,
@@ -96,6 +105,7 @@ class Intake:
         future: Future[str] = Future()
         creation = trace.get_current_span(context).get_span_context()
         message = PendingMessage(entry, size, future, creation, time.monotonic())
+        message.payload = offloaded
         try:
             self._buffers.accept(buffer, message, self._settings.buffer_full_timeout_seconds)
         except ProducerError as exc:

@@ -10,6 +10,8 @@ from typing import Any
 
 from opentelemetry.trace import SpanContext
 
+from sqsobs._payloads._rules import Offloaded
+
 __all__ = ["FailedMessage", "FlushReason", "PendingMessage"]
 
 
@@ -59,6 +61,7 @@ class PendingMessage:
         "first_failure_time",
         "future",
         "last_failure_time",
+        "payload",
         "requests",
         "seq",
         "size",
@@ -85,6 +88,8 @@ class PendingMessage:
         self.requests = 0
         self.first_failure_time = 0.0
         self.last_failure_time = 0.0
+        #: A payload still to upload to S3 before the message is sent (large messages).
+        self.payload: Offloaded | None = None
 
     def failed_record(self, queue: str, error: BaseException) -> FailedMessage:
         """The :class:`FailedMessage` describing this message's final failure."""

@@ -32,6 +32,7 @@ from sqsobs.producer._intake import Intake
 from sqsobs.producer._lifecycle import ProducerState
 from sqsobs.producer._messages import FlushReason
 from sqsobs.producer._monitor import metrics_snapshot, queue_status
+from sqsobs.producer._offload import Offloader
 from sqsobs.producer._pool import SendPool
 from sqsobs.producer._resolve import QueueInfo, resolve_queue
 from sqsobs.producer._sender import BatchSender
@@ -68,7 +69,7 @@ class BatchProducer:
     MessageId (or to the error that says why it was not sent). A queue's buffer goes out when
     it is full, after its batch interval or idle timeout, or on :meth:`flush`.
 
-    Every keyword from ``default_batch_interval`` to ``create_spans`` is a setting: a field
+    Every keyword from ``default_batch_interval`` to ``always_offload`` is a setting: a field
     of :class:`~sqsobs.producer.ProducerSettings`, which documents its environment variable,
     default and bounds (an argument wins over the environment, the environment over the
     default). The other arguments are objects:
@@ -80,7 +81,9 @@ class BatchProducer:
       never delivered (its exceptions are logged, not raised);
     - ``queue_url_resolver``: turns a queue key into a URL (default: the key if it is a URL,
       else GetQueueUrl);
-    - ``tracer_provider``, ``meter_provider``: OpenTelemetry providers (default: the global ones).
+    - ``tracer_provider``, ``meter_provider``: OpenTelemetry providers (default: the global ones);
+    - ``s3_client``: a boto3 S3 client for large payloads (``large_payload_bucket``); by default
+      sqsobs builds one from the environment when the first payload goes to S3.
 
     ``close()`` (also at interpreter exit, unless ``flush_at_exit=False``) sends what is
     buffered; a closed producer refuses messages and never reopens.
@@ -113,10 +116,14 @@ class BatchProducer:
         xray_trace_header: bool | None = None,
         create_spans: bool | None = None,
         install_signal_handler: bool | None = None,
+        large_payload_bucket: str | None = None,
+        large_payload_threshold_bytes: int | None = None,
+        always_offload: bool | None = None,
         on_failure: OnFailure | None = None,
         queue_url_resolver: Callable[[str], str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        s3_client: Any = None,
     ) -> None:
         # The settings keywords are passed on by name (a test keeps them equal to the fields).
         self.settings = ProducerSettings.resolve(**ProducerSettings.pick(locals()))
@@ -128,8 +135,13 @@ class BatchProducer:
         self._buffers = Buffers(self.settings)
         # Read at each collection, held weakly, silent once closed.
         self._instruments.observe(BUFFER_DEPTH, self._buffers, Buffers.depths)
+        self._offloader = Offloader.build(self.settings, s3_client, self._tracer, self._instruments)
         self._intake = Intake(
-            self._buffers, self._tracer, self._instruments, resolve=self._resolve_queue
+            self._buffers,
+            self._tracer,
+            self._instruments,
+            resolve=self._resolve_queue,
+            offloader=self._offloader,
         )
         self._settler = Settler(self._buffers, on_failure=on_failure)
         #: What the first close() returned; read once the state is CLOSED.
@@ -164,7 +176,14 @@ class BatchProducer:
             max_workers=self.settings.max_concurrent_sends, name="sqsobs-producer-send"
         )
         sender = BatchSender(self._client, self._tracer)
-        self._flusher = Flusher(self._buffers, sender, self._settler, self._pool, self._tracer)
+        self._flusher = Flusher(
+            self._buffers,
+            sender,
+            self._settler,
+            self._pool,
+            self._tracer,
+            offloader=self._offloader,
+        )
         self._flusher.start()
 
     # --- sending ---------------------------------------------------------------------------
@@ -310,6 +329,8 @@ class BatchProducer:
                 self._client = self._build_client()
             else:
                 drop_inherited_connections(self._client)
+            if self._offloader is not None:
+                self._offloader.store.after_fork()
             self._start_threads()
         elif buffers.move(ProducerState.CLOSED, allowed=_CLOSING_STATES):
             # The close() under way goes on in the parent; the child had nothing left to send.

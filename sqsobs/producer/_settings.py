@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,28 @@ from typing import Any
 from sqsobs._settings import resolve as resolve_dataclass
 from sqsobs._settings import setting
 from sqsobs.errors import ConfigError
-from sqsobs.limits import MAX_BATCH_ENTRIES, MAX_BATCH_PAYLOAD_BYTES, MIN_MESSAGE_SIZE_SETTING_BYTES
+from sqsobs.limits import (
+    MAX_BATCH_ENTRIES,
+    MAX_BATCH_PAYLOAD_BYTES,
+    MAX_MESSAGE_SIZE_BYTES,
+    MIN_MESSAGE_SIZE_SETTING_BYTES,
+)
 
-__all__ = ["ProducerSettings"]
+__all__ = ["ProducerSettings", "check_bucket_name"]
+
+# S3's bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and
+# ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def check_bucket_name(setting_name: str, bucket: str) -> None:
+    """:class:`ConfigError` naming ``setting_name`` unless ``bucket`` is a valid S3 bucket name."""
+    if not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+        raise ConfigError(
+            setting_name,
+            f"must be an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens), "
+            f"got {bucket!r}",
+        )
 
 
 def _per_queue(name: str, value: Any) -> dict[str, float]:
@@ -150,6 +170,29 @@ class ProducerSettings:
         "is made in the main thread, SIGTERM exits with status 143 after the exit flush",
     )
 
+    large_payload_bucket: str = setting(
+        "",
+        env="SQSOBS_LARGE_PAYLOAD_BUCKET",
+        shown_default="off",
+        doc="S3 bucket for payloads over the threshold: stored there, an S3 pointer sent in "
+        "their place, as AWS's extended clients do ([Large messages](large-messages.md)); "
+        "unset: a message over the limit raises `MessageTooLarge`",
+    )
+    large_payload_threshold_bytes: int = setting(
+        0,
+        env="SQSOBS_LARGE_PAYLOAD_THRESHOLD_BYTES",
+        minimum=0,
+        maximum=MAX_MESSAGE_SIZE_BYTES,
+        shown_default="the queue's limit",
+        doc="messages over this size (body + attributes) go to S3; 0: the queue's limit (its "
+        "`MaximumMessageSize`, at most `max_batch_bytes`)",
+    )
+    always_offload: bool = setting(
+        False,
+        env="SQSOBS_ALWAYS_OFFLOAD",
+        doc="with a bucket, store every payload in S3, whatever its size",
+    )
+
     @classmethod
     def resolve(
         cls, *, environ: Mapping[str, str] | None = None, **overrides: Any
@@ -160,7 +203,12 @@ class ProducerSettings:
         :class:`~sqsobs.errors.ConfigError` naming the argument or variable, an unknown name
         ``TypeError``.
         """
-        return resolve_dataclass(cls, overrides, environ=environ)
+        settings = resolve_dataclass(cls, overrides, environ=environ)
+        if settings.large_payload_bucket:
+            given = overrides.get("large_payload_bucket") is not None
+            source = "large_payload_bucket" if given else "SQSOBS_LARGE_PAYLOAD_BUCKET"
+            check_bucket_name(source, settings.large_payload_bucket)
+        return settings
 
     @classmethod
     def pick(cls, arguments: Mapping[str, Any]) -> dict[str, Any]:

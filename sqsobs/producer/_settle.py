@@ -109,19 +109,11 @@ class Settler:
 
     def _fail_sent(self, buffer: QueueBuffer, final: list[tuple[PendingMessage, Failure]]) -> None:
         kinds: dict[str, int] = {}
-        failed: list[tuple[PendingMessage, ProducerError]] = []
+        failed: list[tuple[PendingMessage, BaseException]] = []
         for message, failure in final:
-            verdict = "retries ran out" if failure.retryable else "rejected"
-            error = SendFailed(
-                f"SQS did not accept a message for {buffer.key} ({verdict} after "
-                f"{message.requests} attempt(s)): {failure.kind}: {failure.message}",
-                code=failure.code,
-                sender_fault=failure.sender_fault,
-                attempts=message.requests,
-            )
-            error.__cause__ = failure.cause
+            error = failure.unsent_error or self._send_failed(buffer.key, message, failure)
             failed.append((message, error))
-            buffer.telemetry.failed(1, failure.kind)
+            buffer.telemetry.failed(1, failure.kind, attempted=failure.unsent_error is None)
             kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
         logger.warning(
             "sqsobs producer: %d message(s) for %s not delivered: %s",
@@ -130,6 +122,19 @@ class Settler:
             ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())),
         )
         self._fail_all(buffer, failed)
+
+    @staticmethod
+    def _send_failed(key: str, message: PendingMessage, failure: Failure) -> SendFailed:
+        verdict = "retries ran out" if failure.retryable else "rejected"
+        error = SendFailed(
+            f"SQS did not accept a message for {key} ({verdict} after "
+            f"{message.requests} attempt(s)): {failure.kind}: {failure.message}",
+            code=failure.code,
+            sender_fault=failure.sender_fault,
+            attempts=message.requests,
+        )
+        error.__cause__ = failure.cause
+        return error
 
     def fail_unsent(
         self,
@@ -155,7 +160,7 @@ class Settler:
         the books, see ``Buffers.task_done``): ``SendFailed`` coded with the exception's type."""
         kind = type(cause).__name__
         buffer.telemetry.failed(len(messages), kind, attempted=False)
-        failed: list[tuple[PendingMessage, ProducerError]] = []
+        failed: list[tuple[PendingMessage, BaseException]] = []
         for message in messages:
             error = SendFailed(
                 f"message for {buffer.key} not sent: no send thread took it ({kind}: {cause})",
@@ -167,7 +172,7 @@ class Settler:
         self._fail_all(buffer, failed)
 
     def _fail_all(
-        self, buffer: QueueBuffer, failed: list[tuple[PendingMessage, ProducerError]]
+        self, buffer: QueueBuffer, failed: list[tuple[PendingMessage, BaseException]]
     ) -> None:
         """``on_failure`` first, then the future: whoever waits on it finds the report made."""
         for message, error in failed:

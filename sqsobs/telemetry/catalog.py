@@ -45,6 +45,11 @@ __all__ = [
     "MESSAGES_REJECTED",
     "MetricSpec",
     "OPERATION_DURATION",
+    "PAYLOADS_DELETED",
+    "PAYLOADS_FETCHED",
+    "PAYLOADS_FETCHED_BYTES",
+    "PAYLOADS_OFFLOADED",
+    "PAYLOADS_OFFLOADED_BYTES",
     "POLL_ERRORS",
     "PROCESS_DURATION",
     "POLL_DURATION",
@@ -229,6 +234,36 @@ PROPAGATION_SKIPPED = MetricSpec(
     (*_QUEUE, ATTR_PROPAGATION_REASON, ATTR_PROPAGATION_FIELD), "both",
 )  # fmt: skip
 
+# --- large payloads (S3) ----------------------------------------------------------------------
+PAYLOADS_OFFLOADED = MetricSpec(
+    "sqsobs.producer.payload.offloaded", "counter", "{message}",
+    "Messages whose payload the producer stored in S3, a pointer sent in its place (error.type:"
+    " the upload failed and the message was not sent).",
+    _QUEUE_ERR, "producer",
+)  # fmt: skip
+PAYLOADS_OFFLOADED_BYTES = MetricSpec(
+    "sqsobs.producer.payload.offloaded.size", "counter", "By",
+    "Payload bytes the producer stored in S3.",
+    _QUEUE, "producer",
+)  # fmt: skip
+PAYLOADS_FETCHED = MetricSpec(
+    "sqsobs.listener.payload.fetched", "counter", "{message}",
+    "Offloaded payloads the listener fetched from S3 before the handler ran (error.type: the"
+    " object was missing or unreadable, and the message failed).",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
+PAYLOADS_FETCHED_BYTES = MetricSpec(
+    "sqsobs.listener.payload.fetched.size", "counter", "By",
+    "Payload bytes the listener fetched from S3.",
+    _QUEUE, "listener",
+)  # fmt: skip
+PAYLOADS_DELETED = MetricSpec(
+    "sqsobs.listener.payload.deletes", "counter", "{object}",
+    "S3 payload objects deleted after their message was deleted from SQS (error.type: the"
+    " delete failed and the object stays).",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
+
 #: Every instrument, in the order of the docs' metric table (docs/telemetry.md).
 CATALOG: tuple[MetricSpec, ...] = (
     SENT_MESSAGES,
@@ -255,6 +290,11 @@ CATALOG: tuple[MetricSpec, ...] = (
     POLL_ERRORS,
     MAX_EXTEND_EXCEEDED,
     PROPAGATION_SKIPPED,
+    PAYLOADS_OFFLOADED,
+    PAYLOADS_OFFLOADED_BYTES,
+    PAYLOADS_FETCHED,
+    PAYLOADS_FETCHED_BYTES,
+    PAYLOADS_DELETED,
 )
 
 
