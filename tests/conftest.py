@@ -4,6 +4,10 @@ By default a patched moto server (:class:`sqsobs.testing.EmbeddedSQS`) runs as i
 for the whole session and is stopped by its PID at the end. Set ``SQSOBS_TEST_SQS_ENDPOINT`` to
 run the same tests against another server (ElasticMQ, LocalStack).
 Integration tests never mock boto3.
+
+``SQSOBS_TEST_TRANSPORT=lean`` runs the suite on the lean transport: every client the fixtures
+build is wrapped (``sqsobs._transport.LeanSQSClient``) and ``SQSOBS_TRANSPORT=lean`` makes every
+client the library builds or is given lean too (child processes inherit it).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from sqsobs._transport import TRANSPORTS, with_transport
 from sqsobs.testing import EmbeddedSQS
 
 # Dummy credentials: the test servers accept any, and no real AWS account must ever be reached.
@@ -33,6 +38,13 @@ for _key, _value in {
 os.environ.pop("AWS_PROFILE", None)
 
 REGION = "us-east-1"
+
+#: The transport of the clients the fixtures build (and, for "lean", of the library's too).
+TRANSPORT = os.environ.get("SQSOBS_TEST_TRANSPORT", "boto3")
+if TRANSPORT not in TRANSPORTS:
+    raise RuntimeError(f"SQSOBS_TEST_TRANSPORT must be one of {TRANSPORTS}, got {TRANSPORT!r}")
+if TRANSPORT == "lean":
+    os.environ["SQSOBS_TRANSPORT"] = "lean"
 
 
 @dataclass
@@ -62,19 +74,20 @@ ClientFactory = Callable[..., Any]
 
 @pytest.fixture(scope="session")
 def make_client(sqs_server: SqsServer) -> ClientFactory:
-    """Build a new, independent boto3 SQS client bound to the test server."""
+    """Build a new, independent boto3 SQS client bound to the test server (maybe lean)."""
 
     def factory(*, endpoint_url: str | None = None, **config: Any) -> Any:
         """``endpoint_url`` overrides the server (a fault proxy); the rest is botocore Config."""
         # No botocore retries: the code under test sees (and must handle) every fault itself.
         settings = {"retries": {"total_max_attempts": 1}, "max_pool_connections": 20}
         settings.update(config)
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "sqs",
             endpoint_url=endpoint_url or sqs_server.endpoint_url,
             region_name=REGION,
             config=Config(**settings),
         )
+        return with_transport(client, TRANSPORT)
 
     return factory
 

@@ -36,6 +36,7 @@ PRODUCER_ENV: dict[str, list[str]] = {
     "SQSOBS_SHUTDOWN_TIMEOUT": ["t", "-1"],
     "SQSOBS_FLUSH_AT_EXIT": ["maybe"],
     "SQSOBS_XRAY_TRACE_HEADER": ["sometimes"],
+    "SQSOBS_TRANSPORT": ["fast", "Lean", ""],
 }
 
 PRODUCER_ARGS: dict[str, list[Any]] = {
@@ -54,6 +55,7 @@ PRODUCER_ARGS: dict[str, list[Any]] = {
     "shutdown_timeout_seconds": [-1, "30"],
     "flush_at_exit": ["yes", 1],
     "xray_trace_header": ["no", 0],
+    "transport": ["urllib3", "LEAN", 1],
 }
 #: Producer parameters that are objects, not settings.
 PRODUCER_OBJECTS = {
@@ -70,6 +72,7 @@ LISTENER_ENV: dict[str, list[str]] = {
     "POLLER_THREADS": ["two", "0", "5"],  # 5 > the 4 worker threads
     "IDLE_SLEEP_MAX": ["x", "-1", "nan"],
     "SHUTDOWN_TIMEOUT": ["x", "-1"],
+    "SQSOBS_TRANSPORT": ["crt", "LEAN"],
 }
 
 LISTENER_ARGS: dict[str, list[Any]] = {
@@ -92,6 +95,7 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "delete_linger_seconds": [-1, "0.05", float("nan")],
     "trace_empty_receives": ["yes", 1],
     "health_check_port": ["8080", -1, 65536, True, 1.5],
+    "transport": ["botocore", 0],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "name", "environ"}

@@ -75,6 +75,7 @@ def test_every_entry_point_takes_every_option() -> None:
         "delete_linger_seconds": 0.2,
         "poller_threads": 1,
         "shutdown_timeout_seconds": 5.0,
+        "transport": "lean",
     }
     direct = Listener(lambda m: True, queue_url="q", environ={}, **options).settings
     resolved = ListenerSettings.resolve(queue_url="q", environ={}, **options)
@@ -106,7 +107,7 @@ def test_environment_variables_and_defaults_are_unchanged() -> None:
         "visibility_secs": 60, "max_extend": 900, "worker_threads": 4, "poller_threads": 2,
         "idle_sleep_max": 2.0, "shutdown_timeout_seconds": 30.0, "retry_backoff": False,
         "retry_backoff_base": 30, "retry_backoff_max": 600, "health_check_port": None,
-        "trace_empty_receives": False, "delete_linger_seconds": 0.05,
+        "trace_empty_receives": False, "delete_linger_seconds": 0.05, "transport": "boto3",
     }  # fmt: skip
     env = {"POLLER_THREADS": "3", "WORKER_THREADS": "3", "SHUTDOWN_TIMEOUT": "7"}
     from_env = ListenerSettings.resolve(queue_url="q", environ=env)

@@ -177,6 +177,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "shutdown_timeout_seconds": 30.0,
         "flush_at_exit": True,
         "xray_trace_header": False,
+        "transport": "boto3",
     }
     assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
     rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
@@ -196,6 +197,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "SQSOBS_SHUTDOWN_TIMEOUT",
         "SQSOBS_FLUSH_AT_EXIT",
         "SQSOBS_XRAY_TRACE_HEADER",
+        "SQSOBS_TRANSPORT",
     }
 
 

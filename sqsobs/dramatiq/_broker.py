@@ -103,6 +103,7 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         shutdown_timeout_seconds: float | None = None,
         flush_at_exit: bool | None = None,
         xray_trace_header: bool | None = None,
+        transport: str | None = None,
         **kwargs: Any,
     ) -> None:
         # The settings keywords are passed on by name (a test keeps them equal to the fields).

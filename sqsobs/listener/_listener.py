@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from sqsobs._client import build_sqs_client
+from sqsobs._transport import with_transport
 from sqsobs.errors import ConfigError, ListenerClosed, ListenerError
 from sqsobs.listener._engine import Engine, Hooks
 from sqsobs.listener._health import join_health, leave_health
@@ -64,7 +65,8 @@ class Listener:
     ``os.environ``), read now; a bad value raises :class:`~sqsobs.errors.ConfigError`.
     ``filter_fn(msg)`` returning False skips a message (it comes back after the retry backoff);
     ``on_success(msg)`` and ``on_failure(msg, error)`` see each outcome. ``client`` is a boto3
-    SQS client (default: one per listener, from the environment). With ``health_check_port``
+    SQS client (default: one per listener, from the environment; with ``transport="lean"`` it is
+    wrapped, its credentials, endpoint and config reused). With ``health_check_port``
     the listener serves ``/health`` and ``/metrics`` while it runs.
 
     Example::
@@ -99,6 +101,7 @@ class Listener:
         trace_empty_receives: bool | None = None,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: str | None = None,
     ) -> None:
         # Every setting keyword above goes on as it is (a test keeps them equal to the fields).
         self.settings = settings_from(locals(), environ=environ)
@@ -189,6 +192,7 @@ class Listener:
     def _start_engine(self) -> Engine:
         if self._client is None:
             self._client = _default_client(self.settings.worker_threads)
+        self._client = with_transport(self._client, self.settings.transport)
         self.queue_url = resolve_queue_url(self._client, self.settings.queue_url)
         engine = Engine(
             self.handler,

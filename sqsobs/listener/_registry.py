@@ -87,6 +87,7 @@ def sqs_listener(
     client: Any = None,
     trace_empty_receives: bool | None = None,
     delete_linger_seconds: float | None = None,
+    transport: str | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 

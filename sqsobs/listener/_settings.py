@@ -22,6 +22,7 @@ from typing import Any
 
 from sqsobs._backoff import Backoff
 from sqsobs._settings import resolve, setting
+from sqsobs._transport import TRANSPORT_DOC, TRANSPORTS
 from sqsobs.errors import ConfigError
 from sqsobs.limits import (
     MAX_RECEIVE_MESSAGES,
@@ -155,6 +156,7 @@ class ListenerSettings:
         maximum=60.0,
         doc="how long a per-message delete waits for its batch to fill",
     )
+    transport: str = setting("boto3", env="SQSOBS_TRANSPORT", choices=TRANSPORTS, doc=TRANSPORT_DOC)
 
     @property
     def fifo(self) -> bool:

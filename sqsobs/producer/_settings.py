@@ -21,6 +21,7 @@ from typing import Any
 
 from sqsobs._settings import resolve as resolve_dataclass
 from sqsobs._settings import setting
+from sqsobs._transport import TRANSPORT_DOC, TRANSPORTS
 from sqsobs.errors import ConfigError
 from sqsobs.limits import MAX_BATCH_ENTRIES, MAX_BATCH_PAYLOAD_BYTES, MIN_MESSAGE_SIZE_SETTING_BYTES
 
@@ -135,6 +136,7 @@ class ProducerSettings:
         env="SQSOBS_XRAY_TRACE_HEADER",
         doc="also set the `AWSTraceHeader` system attribute",
     )
+    transport: str = setting("boto3", env="SQSOBS_TRANSPORT", choices=TRANSPORTS, doc=TRANSPORT_DOC)
 
     @classmethod
     def resolve(
