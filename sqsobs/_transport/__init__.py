@@ -35,8 +35,8 @@ TRANSPORTS = ("boto3", "lean")
 #: The ``transport`` setting's line in the settings tables.
 TRANSPORT_DOC = (
     '`"boto3"`, or `"lean"`: SendMessageBatch, ReceiveMessage, DeleteMessageBatch and '
-    "ChangeMessageVisibilityBatch without botocore's request pipeline, same results and errors "
-    "(see Performance)"
+    "ChangeMessageVisibilityBatch without botocore's request pipeline, same answers and errors "
+    "([the lean transport](performance.md#the-lean-transport))"
 )
 
 
