@@ -9,9 +9,14 @@ retries, event hooks, signatures and credentials.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
+import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,9 +28,12 @@ from botocore.config import Config
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.exceptions import (
     ClientError,
+    ConnectionClosedError,
     EndpointConnectionError,
     ParamValidationError,
     ProxyConnectionError,
+    ReadTimeoutError,
+    SSLError,
 )
 from botocore.stub import Stubber
 
@@ -445,3 +453,142 @@ def test_the_setting_wraps_the_producers_and_listeners_client(
     with listener:
         assert received.wait(10)
         assert isinstance(listener._client, LeanSQSClient)
+
+
+# --- HTTP: the client's TLS settings, timeouts and connection errors -----------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, Callable[[str], None]]]:
+    """A loopback TCP server; ``behave("hang")`` accepts and never answers, "close" hangs up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    mode = {"now": "hang"}
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            if mode["now"] == "close":
+                connection.recv(65536)
+                connection.close()
+            else:
+                held.append(connection)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", lambda now: mode.update(now=now)
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [("hang", ReadTimeoutError), ("close", ConnectionClosedError)],
+)
+def test_timeouts_and_hang_ups_raise_botocores_errors(
+    silent_server: tuple[str, Callable[[str], None]], behaviour: str, expected: type
+) -> None:
+    url, behave = silent_server
+    behave(behaviour)
+    for client in (
+        _raw_client(url, read_timeout=0.3),
+        LeanSQSClient(_raw_client(url, read_timeout=0.3)),
+    ):
+        error = _caught(lambda c=client: c.receive_message(QueueUrl=f"{url}/1/q"))
+        assert type(error) is expected, error
+        assert translate_client_error(error).retryable
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server answering every POST with an empty SQS JSON answer; and its certificate."""
+    cert_path, key_path = _self_signed(tmp_path)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("x-amzn-RequestId", "tls-1")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _https_client(url: str, verify: Any) -> Any:
+    return boto3.session.Session().client(
+        "sqs", endpoint_url=url, region_name=REGION, verify=verify,
+        config=Config(retries={"total_max_attempts": 1}),
+    )  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_the_clients_ca_bundle_is_used(tls_server: tuple[str, Path]) -> None:
+    url, certificate = tls_server
+    for verify, expected in ((str(certificate), "ok"), (None, SSLError), (False, "ok")):
+        outcomes = []
+        for client in (_https_client(url, verify), LeanSQSClient(_https_client(url, verify))):
+            try:
+                answer = client.receive_message(QueueUrl=f"{url}/1/q")
+                outcomes.append(("ok", _normalized(answer)))
+            except Exception as error:  # the comparison is the assertion
+                outcomes.append((type(error), None))
+        assert outcomes[0] == outcomes[1], verify
+        assert outcomes[0][0] == expected, verify

@@ -47,8 +47,9 @@ class Route:
     host: str
     user_agent: str
     signer: Signer
-    #: botocore's HTTP session of the client: its pool, proxies, CA bundle, timeouts.
-    http_session: Any
+    #: Sends a prepared request through the client's HTTP session (its pool, proxies, CA
+    #: bundle, timeouts): a :class:`~sqsobs._transport._http.Connection`, or the session.
+    http: Any
     #: The client's ``parameter_validation`` setting (off in every client sqsobs builds).
     validate: bool
     #: Headers the endpoint rules add to every request (none for SQS today).
@@ -227,7 +228,7 @@ def _attempt(
     request = AWSPreparedRequest("POST", route.url, sent, body, False, request_dict["context"])
     http = _first_response(
         route.client.meta.events.emit(operation.before_send, request=request)
-    ) or route.http_session.send(request)
+    ) or route.http.send(request)
     status: int = http.status_code
     content: bytes = http.content
     if status < 300:

@@ -65,6 +65,21 @@ def _validates(client: Any) -> bool:
     return isinstance(getattr(client, "_serializer", None), ParamValidationDecorator)
 
 
+def _connection(session: Any, url: str) -> Any:
+    """A pool-holding connection of ``session`` (botocore's), or the session itself.
+
+    A session that is not botocore's ``URLLib3Session`` (replaced by the application) sends each
+    request itself, as it would for boto3.
+    """
+    from botocore.httpsession import URLLib3Session
+
+    from sqsobs._transport._http import Connection
+
+    if type(session) is not URLLib3Session:
+        return session
+    return Connection(session, url)
+
+
 def _route(client: Any, signer: str) -> Route:
     """Endpoint, signing scope, user agent and HTTP session of ``client``, resolved once."""
     model = client.meta.service_model.operation_model(HOT_OPERATIONS[0])
@@ -83,7 +98,7 @@ def _route(client: Any, signer: str) -> Route:
         host=_host(url),
         user_agent=f"{agent} {USER_AGENT_SUFFIX}".strip(),
         signer=make_signer(signer, client, url, region, service),
-        http_session=client._endpoint.http_session,
+        http=_connection(client._endpoint.http_session, url),
         validate=_validates(client),
         extra_headers=dict(extra_headers or {}),
     )

@@ -110,7 +110,8 @@ def response_metadata(status: int, headers: Mapping[str, str]) -> dict[str, Any]
     if request_id is not None:
         metadata["RequestId"] = request_id
     metadata["HTTPStatusCode"] = status
-    metadata["HTTPHeaders"] = {key.lower(): value for key, value in headers.items()}
+    # Key by key, as botocore copies them: a repeated header is one comma-joined value.
+    metadata["HTTPHeaders"] = {key.lower(): headers[key] for key in headers}
     return metadata
 
 
