@@ -39,19 +39,34 @@ def _frozen(credentials: Any) -> Any:
     return frozen
 
 
+def _signable_request() -> type:
+    """botocore's ``AWSRequest`` whose ``body`` is its bytes as they are.
+
+    ``AWSRequest.body`` prepares the whole request (URL, case-insensitive headers, length) only
+    to read the body back, once per signature; our body is bytes already.
+    """
+    from botocore.awsrequest import AWSRequest
+
+    class SignableRequest(AWSRequest):
+        @property
+        def body(self) -> Any:
+            return self.data
+
+    return SignableRequest
+
+
 class BotocoreSigner:
     """botocore's pure-Python SigV4 (``SigV4Auth``) on a request built for it."""
 
     def __init__(self, credentials: Any, url: str, region: str, service: str) -> None:
         from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
 
         self._credentials = credentials
         self._url = url
         self._region = region
         self._service = service
         self._auth = SigV4Auth
-        self._request = AWSRequest
+        self._request = _signable_request()
 
     def __call__(self, headers: dict[str, str], body: bytes) -> dict[str, str]:
         request = self._request(method="POST", url=self._url, headers=headers, data=body)
