@@ -1,10 +1,13 @@
 """Scenario 6: client CPU per SQS call, boto3 against the lean transport, on the null SQS.
 
-Each variant runs in its own process (botocore picks its signer at import: with awscrt
-installed every boto3 client signs with awscrt, unless ``BOTO_DISABLE_CRT=true``), single
-threaded, one client, the same 10-entry ``SendMessageBatch`` (100-character bodies) and the
+The clients run side by side in one process, taking turns in blocks of 50 calls (see
+:mod:`benchmarks.clients.transport_calls`), so a busy machine slows each of them alike: one
+client, single-threaded, the same 10-entry ``SendMessageBatch`` (100-character bodies) and the
 same ``ReceiveMessage`` (10 messages with a ``traceparent`` attribute) + ``DeleteMessageBatch``
-pair. Runs are interleaved (the order rotates) and the table shows medians.
+pair. botocore picks its SigV4 signer at import (with awscrt installed every boto3 client signs
+with awscrt, unless ``BOTO_DISABLE_CRT=true``), so boto3 with botocore's CRT signer runs in a
+second process, next to the lean transport's awscrt signer again. The table shows medians of
+the runs.
 
 Run alone: ``python -m benchmarks.transport [--calls 2000] [--runs 5]``.
 """
@@ -16,7 +19,7 @@ import importlib.util
 import logging
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +36,32 @@ PURE_PYTHON = {"BOTO_DISABLE_CRT": "true"}
 
 @dataclass(frozen=True)
 class Variant:
-    """One row: a client of :mod:`benchmarks.clients.transport_calls` and its environment."""
+    """One row: a client of :mod:`benchmarks.clients.transport_calls` in one of the processes."""
 
     name: str
     client: str
-    env: dict[str, str] = field(default_factory=dict)
+    #: "pure": the process with BOTO_DISABLE_CRT=true; "crt": botocore signs with awscrt.
+    process: str = "pure"
     needs_crt: bool = False
 
 
 VARIANTS = (
-    Variant("boto3, parameter validation on", "boto3-validate", PURE_PYTHON),
-    Variant("boto3, parameter validation off (as sqsobs builds it)", "boto3", PURE_PYTHON),
+    Variant("boto3, parameter validation on", "boto3-validate"),
+    Variant("boto3, parameter validation off (as sqsobs builds it)", "boto3"),
+    Variant("lean, botocore's SigV4 signer", "lean-botocore"),
+    Variant("lean, awscrt's SigV4 signer", "lean-crt", needs_crt=True),
+    Variant("lean, unsigned (the floor)", "lean-unsigned"),
     Variant(
-        "boto3, validation off, awscrt installed (botocore signs with CRT)",
+        "boto3, validation off, awscrt installed (botocore signs with CRT; second process)",
         "boto3",
+        process="crt",
         needs_crt=True,
     ),
-    Variant("lean, botocore's SigV4 signer", "lean-botocore", PURE_PYTHON),
-    Variant("lean, awscrt's SigV4 signer", "lean-crt", needs_crt=True),
-    Variant("lean, unsigned (the floor)", "lean-unsigned", PURE_PYTHON),
+    Variant(
+        "lean, awscrt's SigV4 signer (second process)", "lean-crt", process="crt", needs_crt=True
+    ),
 )
+PROCESS_ENV = {"pure": PURE_PYTHON, "crt": {}}
 
 
 def crt_installed() -> bool:
@@ -60,33 +69,41 @@ def crt_installed() -> bool:
     return importlib.util.find_spec("awscrt") is not None
 
 
-def _one(null: NullSQS, variant: Variant, calls: int) -> dict[str, float] | None:
-    send, receive = f"tsend_{variant.client}", f"trecv_{variant.client}"
-    null.preload(receive, (calls + WARM_UP_CALLS) * 10)
+def _variants() -> list[Variant]:
+    return [v for v in VARIANTS if crt_installed() or not v.needs_crt]
+
+
+def _one(null: NullSQS, process: str, clients: list[str], calls: int) -> dict[str, Any]:
+    """One process measuring ``clients`` side by side: {client: {figure: µs}}."""
+    send, receive = f"tsend_{process}", f"trecv_{process}"
+    null.preload(receive, (calls + WARM_UP_CALLS + 50) * 10 * len(clients))
     null.preload(send, 0)
-    config = {"client": variant.client, "calls": calls, "queues": [send, receive]}
+    config = {"clients": clients, "calls": calls, "queues": [send, receive]}
     config["endpoint_url"] = null.endpoint_url
-    run = run_client(Path(sys.executable), CLIENT, config, 60 + calls / 50, env=variant.env)
+    timeout = 60 + calls * len(clients) / 25
+    run = run_client(Path(sys.executable), CLIENT, config, timeout, env=PROCESS_ENV[process])
     if not run.ok:
-        logger.warning("%s failed: %s", variant.name, run.log[-1500:])
-        return None
-    extra: dict[str, float] = run.result["extra"]
+        logger.warning("scenario 6 (%s) failed: %s", process, run.log[-1500:])
+        return {}
+    extra: dict[str, Any] = run.result["extra"]
     return extra
 
 
 def measure(null: NullSQS, calls: int, runs: int) -> dict[str, dict[str, list[float]]]:
-    """µs per call of every variant, ``runs`` times, interleaved: {variant: {figure: [...]}}."""
-    variants = [v for v in VARIANTS if crt_installed() or not v.needs_crt]
+    """µs per call of every variant, ``runs`` times: {variant: {figure: [...]}}."""
+    variants = _variants()
     samples: dict[str, dict[str, list[float]]] = {
         v.name: {"send_us": [], "receive_delete_us": []} for v in variants
     }
+    processes = sorted({v.process for v in variants})
     for rep in range(runs):
-        shift = rep % len(variants)
-        for variant in variants[shift:] + variants[:shift]:
-            logger.info("scenario 6, run %d: %s", rep + 1, variant.name)
-            figures = _one(null, variant, calls)
-            for key, value in (figures or {}).items():
-                samples[variant.name][key].append(value)
+        for process in processes:
+            logger.info("scenario 6, run %d of %d: %s process", rep + 1, runs, process)
+            mine = [v for v in variants if v.process == process]
+            figures = _one(null, process, [v.client for v in mine], calls)
+            for variant in mine:
+                for key, value in figures.get(variant.client, {}).items():
+                    samples[variant.name][key].append(value)
     return samples
 
 

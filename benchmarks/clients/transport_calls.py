@@ -1,15 +1,17 @@
-"""Client CPU of single SQS calls, one transport per process (see :mod:`benchmarks.transport`).
+"""Client CPU of single SQS calls, several clients side by side in one process.
 
-Config: ``client`` (a :data:`CLIENTS` key), ``calls``, ``endpoint_url``, ``queues`` (the first
-for sends, the second pre-loaded for receives). It measures, single-threaded and after a
-warm-up, the process CPU of ``calls`` 10-entry ``SendMessageBatch`` calls and of ``calls``
+Config: ``clients`` (keys of :data:`CLIENTS`), ``calls``, ``endpoint_url``, ``queues`` (the
+first for sends, the second pre-loaded for receives). The clients take turns in blocks of
+:data:`BLOCK` calls, the order rotating each round, so a busy machine slows each of them alike.
+Measured single-threaded, after a warm-up: 10-entry ``SendMessageBatch`` calls, and
 ``ReceiveMessage`` (10 messages, attributes as sqsobs' listener asks) + ``DeleteMessageBatch``
-pairs; the result's ``extra`` holds microseconds per call and per pair.
+pairs. The result's ``extra`` maps each client to µs of CPU per call and per pair.
 """
 
 from __future__ import annotations
 
-import resource
+import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.clients.common import Run, small_body, start_run
@@ -23,20 +25,16 @@ CLIENTS: dict[str, tuple[bool, str | None]] = {
     "lean-unsigned": (False, "unsigned"),
 }
 WARM_UP_CALLS = 50
+BLOCK = 50
 BATCH = 10
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def make_client(run: Run) -> Any:
-    """The client the config names: boto3 as sqsobs builds it, maybe wrapped lean."""
+def make_client(run: Run, name: str) -> Any:
+    """The client ``name``: boto3 as sqsobs builds it, maybe wrapped lean."""
     import boto3
     from botocore.config import Config
 
-    validate, signer = CLIENTS[run.config["client"]]
+    validate, signer = CLIENTS[name]
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         parameter_validation=validate,
@@ -50,47 +48,65 @@ def make_client(run: Run) -> Any:
     return LeanSQSClient(client, signer=signer)
 
 
-def _per_call_us(calls: int, work: Any) -> float:
-    for _ in range(WARM_UP_CALLS):
-        work()
-    started = _cpu()
-    for _ in range(calls):
-        work()
-    return (_cpu() - started) / calls * 1e6
+def _side_by_side(calls: int, work: dict[str, Callable[[], None]]) -> dict[str, float]:
+    """µs of CPU per call of each ``work`` item, taking turns in blocks."""
+    spent = dict.fromkeys(work, 0.0)
+    for step in work.values():
+        for _ in range(WARM_UP_CALLS):
+            step()
+    names = list(work)
+    for round_number in range((calls + BLOCK - 1) // BLOCK):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            step = work[name]
+            started = time.process_time()
+            for _ in range(BLOCK):
+                step()
+            spent[name] += time.process_time() - started
+    rounds = (calls + BLOCK - 1) // BLOCK
+    return {name: seconds / (rounds * BLOCK) * 1e6 for name, seconds in spent.items()}
 
 
 def main() -> None:
-    """Measure sends, then receive+delete pairs; report µs of CPU per call / pair."""
+    """Measure sends, then receive+delete pairs, of every configured client."""
     run = start_run()
-    client = make_client(run)
-    send_url = client.get_queue_url(QueueName=run.queues[0])["QueueUrl"]
-    receive_url = client.get_queue_url(QueueName=run.queues[1])["QueueUrl"]
+    clients = {name: make_client(run, name) for name in run.config["clients"]}
+    any_client = next(iter(clients.values()))
+    send_url = any_client.get_queue_url(QueueName=run.queues[0])["QueueUrl"]
+    receive_url = any_client.get_queue_url(QueueName=run.queues[1])["QueueUrl"]
     entries = [{"Id": str(i), "MessageBody": small_body(i)} for i in range(BATCH)]
 
-    def send() -> None:
-        answer = client.send_message_batch(QueueUrl=send_url, Entries=entries)
-        assert len(answer["Successful"]) == BATCH, answer
+    def sender(client: Any) -> Callable[[], None]:
+        def send() -> None:
+            answer = client.send_message_batch(QueueUrl=send_url, Entries=entries)
+            assert len(answer["Successful"]) == BATCH, answer
 
-    def receive_and_delete() -> None:
-        messages = client.receive_message(
-            QueueUrl=receive_url,
-            MaxNumberOfMessages=BATCH,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=60,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
-        )["Messages"]
-        assert len(messages) == BATCH, messages
-        client.delete_message_batch(
-            QueueUrl=receive_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in
-                     enumerate(messages)],
-        )  # fmt: skip
+        return send
+
+    def receiver(client: Any) -> Callable[[], None]:
+        def receive_and_delete() -> None:
+            messages = client.receive_message(
+                QueueUrl=receive_url,
+                MaxNumberOfMessages=BATCH,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=60,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+            )["Messages"]
+            assert len(messages) == BATCH, messages
+            handles = [m["ReceiptHandle"] for m in messages]
+            client.delete_message_batch(
+                QueueUrl=receive_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)],
+            )
+
+        return receive_and_delete
 
     calls = int(run.config["calls"])
     with run.measure():
-        run.extra["send_us"] = _per_call_us(calls, send)
-        run.extra["receive_delete_us"] = _per_call_us(calls, receive_and_delete)
+        sends = _side_by_side(calls, {n: sender(c) for n, c in clients.items()})
+        pairs = _side_by_side(calls, {n: receiver(c) for n, c in clients.items()})
+    run.extra = {n: {"send_us": sends[n], "receive_delete_us": pairs[n]} for n in clients}
     run.processed = calls
     run.finish()
 
