@@ -113,18 +113,10 @@ def _first_response(responses: list[tuple[Any, Any]]) -> Any:
     return None
 
 
-def call(route: Route, operation: Operation, params: dict[str, Any]) -> dict[str, Any]:
-    """Make ``operation`` with ``params``; return botocore's parsed dict or raise its error."""
-    events = route.client.meta.events
-    context = _request_context(route, operation)
-    responses = events.emit(operation.provide_params, params=params, model=operation.model,
-                            context=context)  # fmt: skip
-    replaced = _first_response(responses)
-    params = params if replaced is None else replaced
-    if route.validate:
-        from botocore.validate import validate_parameters
-
-        validate_parameters(params, operation.model.input_shape)
+def _request_dict(
+    route: Route, operation: Operation, params: dict[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    """botocore's serialized request, as ``before-call`` hooks see it (unsigned, no Host)."""
     headers = {
         "X-Amz-Target": operation.target,
         "Content-Type": JSON_CONTENT_TYPE,
@@ -132,7 +124,7 @@ def call(route: Route, operation: Operation, params: dict[str, Any]) -> dict[str
         **route.extra_headers,
         "User-Agent": route.user_agent,
     }
-    request_dict = {
+    return {
         "url_path": "/",
         "query_string": "",
         "method": "POST",
@@ -141,6 +133,21 @@ def call(route: Route, operation: Operation, params: dict[str, Any]) -> dict[str
         "url": route.url,
         "context": context,
     }
+
+
+def call(route: Route, operation: Operation, params: dict[str, Any]) -> dict[str, Any]:
+    """Make ``operation`` with ``params``; return botocore's parsed dict or raise its error."""
+    events = route.client.meta.events
+    context = _request_context(route, operation)
+    replaced = _first_response(
+        events.emit(operation.provide_params, params=params, model=operation.model, context=context)
+    )
+    params = params if replaced is None else replaced
+    if route.validate:
+        from botocore.validate import validate_parameters
+
+        validate_parameters(params, operation.model.input_shape)
+    request_dict = _request_dict(route, operation, params, context)
     _, stubbed = events.emit_until_response(
         operation.before_call,
         model=operation.model,
@@ -156,8 +163,10 @@ def call(route: Route, operation: Operation, params: dict[str, Any]) -> dict[str
         except Exception as error:
             events.emit(operation.after_call_error, exception=error, context=context)
             raise
-    events.emit(operation.after_call, http_response=http, parsed=parsed, model=operation.model,
-                context=context)  # fmt: skip
+    events.emit(
+        operation.after_call, http_response=http, parsed=parsed, model=operation.model,
+        context=context,
+    )  # fmt: skip
     if http.status_code >= 300:
         code = context.get("error_code_override") or parsed.get("Error", {}).get("Code")
         raise route.client.exceptions.from_code(code)(parsed, operation.name)
