@@ -252,6 +252,40 @@ def test_retries_follow_the_wrapped_clients_retry_mode(sqs_server: Any) -> None:
     assert results == [(2, 3, []), (2, 3, [])]
 
 
+SKEWED = (
+    400,
+    _json(__type="com.amazon.coral.service#InvalidSignatureException",
+          message="Signature expired: 20261130T000000Z is now earlier than 20261130T001000Z"),
+    {"x-amzn-query-error": "InvalidSignatureException;Sender"},
+)  # fmt: skip
+
+
+def test_clock_skew_is_neither_corrected_nor_retried_on_either_transport(sqs_server: Any) -> None:
+    # botocore has no clock-skew correction (the Java and JavaScript SDKs have one): a request
+    # signed with a skewed clock fails once, even with retries on; the lean transport does the
+    # same, and sqsobs's own retries see the same error.
+    outcomes = []
+    for wrap in (False, True):
+        client = _raw_client(
+            sqs_server.endpoint_url, retries={"mode": "standard", "total_max_attempts": 3}
+        )
+        if wrap:
+            client = LeanSQSClient(client)
+        calls: list[int] = []
+
+        def respond(request: Any, calls: list[int] = calls, **_: Any) -> AWSResponse:
+            calls.append(1)
+            return _answer(SKEWED[0], SKEWED[1], **SKEWED[2])(request)
+
+        client.meta.events.register("before-send.sqs", respond)
+        error = _caught(lambda c=client: c.receive_message(QueueUrl="https://q/1/q"))
+        translated = translate_client_error(error)
+        outcomes.append((_kind(error), len(calls), type(translated).__name__, translated.retryable,
+                         error.response))  # type: ignore[attr-defined]  # fmt: skip
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1:4] == (1, "SqsError", False)
+
+
 def test_one_attempt_clients_make_one_attempt(pair: Any) -> None:
     outcomes = []
     for client in pair:
