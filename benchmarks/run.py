@@ -5,7 +5,7 @@ Examples::
     python -m benchmarks                        # the whole suite (null SQS and moto)
     python -m benchmarks --quick                # a few hundred messages, one repetition
     python -m benchmarks --servers null --scenarios 1,3 --reps 5
-    python -m benchmarks --contenders "raw,dramatiq-sqs-batch,lean transport, telemetry on"
+    python -m benchmarks --contenders "raw;dramatiq-sqs-batch;lean transport, telemetry on"
     python -m benchmarks --scenarios 6          # client CPU per SQS call: boto3 vs lean
 
 Results go to ``benchmarks/results/<UTC time>.json`` and ``benchmarks/results/latest.json``
@@ -82,7 +82,8 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     parser.add_argument(
         "--contenders",
         default="",
-        help="comma list: scenarios 1 and 2 run only contenders whose name contains one",
+        help="';' list: scenarios 1 and 2 run only contenders whose name contains one "
+        "(contender names have commas)",
     )
     parser.add_argument(
         "--transport-calls", type=int, default=1000, help="scenario 6: calls per figure"
@@ -100,7 +101,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         moto_reps=args.moto_reps,
         memory_messages=args.memory_messages,
         budget_seconds=args.budget_seconds,
-        contenders=[s.strip() for s in args.contenders.split(",") if s.strip()],
+        contenders=[s.strip() for s in args.contenders.split(";") if s.strip()],
         transport_calls=args.transport_calls,
     )
     if args.quick:

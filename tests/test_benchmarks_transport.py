@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks import contenders, issue15, transport
+from benchmarks import contenders, issue15, run, transport
 from benchmarks.null_sqs import NullSQS
 from benchmarks.targets import MotoTarget, NullTarget
 from benchmarks.throughput import Throughput, summarise
@@ -79,3 +79,11 @@ def test_issue_15_targets_name_every_row_and_claim_nothing_unmeasured() -> None:
     for row in ("telemetry off, CPU/msg", "lean transport, telemetry on, msg/s vs the raw boto3",
                 "production profile", "receive+delete calls/msg"):  # fmt: skip
         assert row in text
+
+
+def test_contender_filter_keeps_whole_names_with_commas() -> None:
+    settings, _ = run.parse_args(["--contenders", "raw; lean transport, telemetry on"])
+    assert settings.contenders == ["raw", "lean transport, telemetry on"]
+    names = [c.name for c in contenders.producer_scenario().contenders]
+    kept = [n for n in names if any(part in n for part in settings.contenders)]
+    assert kept == [contenders.RAW_PRODUCER, contenders.SQSOBS_PRODUCER_LEAN_ON]
