@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import contenders, issue15, machine, report, sqsobs_only, transport
+from benchmarks.harness import Contender
 from benchmarks.null_sqs import NullSQS
 from benchmarks.server_process import REPO_ROOT
 from benchmarks.targets import Target, started_targets
@@ -112,6 +113,13 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
     return settings, args
 
 
+def chosen(candidates: list[Contender], parts: list[str]) -> list[Contender]:
+    """The contenders whose name contains one of ``parts`` (all of them if there are none)."""
+    if not parts:
+        return candidates
+    return [one for one in candidates if any(part in one.name for part in parts)]
+
+
 def run_throughput(settings: Settings, targets: list[Target], otlp: str) -> list[Sample]:
     """Scenarios 1 and 2 (3 is derived from them) on every server."""
     scenarios = []
@@ -121,11 +129,7 @@ def run_throughput(settings: Settings, targets: list[Target], otlp: str) -> list
         scenarios.append(contenders.listener_scenario())
     if settings.contenders:
         for scenario in scenarios:
-            scenario.contenders = [
-                one
-                for one in scenario.contenders
-                if any(part in one.name for part in settings.contenders)
-            ]
+            scenario.contenders = chosen(scenario.contenders, settings.contenders)
     samples: list[Sample] = []
     started = time.monotonic()
     for target in targets:
