@@ -1,39 +1,21 @@
-"""The lean transport answers, fails, signs and hooks exactly as the boto3 client it wraps.
+"""The lean transport answers, fails, retries and hooks exactly as the boto3 client it wraps.
 
 Each test runs the same calls through a boto3 client and through its ``LeanSQSClient`` (on
 the test server, or with answers a ``before-send`` hook gives both) and compares what callers
 see: response dicts, exception classes and their ``response``, ``sqsobs.errors`` translations,
-retries, event hooks, signatures and credentials.
+retries and event hooks. Signing, credentials and HTTP: ``tests/test_transport_wire.py``.
 """
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import json
-import socket
-import ssl
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.config import Config
-from botocore.credentials import Credentials, RefreshableCredentials
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
     ParamValidationError,
-    ProxyConnectionError,
-    ReadTimeoutError,
-    SSLError,
 )
 from botocore.stub import Stubber
 
@@ -42,41 +24,24 @@ from sqsobs._client import drop_inherited_connections
 from sqsobs._transport import LeanSQSClient, with_transport
 from sqsobs.errors import translate_client_error
 from sqsobs.telemetry import error_type
-from tests.conftest import REGION
+from tests.transport_support import (
+    answer,
+    caught,
+    error_kind,
+    json_body,
+    normalized,
+    raw_client,
+)
 
 #: Response members that differ between any two calls (ids, handles, request ids, dates).
-VOLATILE = {"MessageId", "ReceiptHandle", "RequestId", "SentTimestamp",
-            "ApproximateFirstReceiveTimestamp", "SequenceNumber"}  # fmt: skip
-VOLATILE_HEADERS = {"date", "x-amzn-requestid", "content-length"}
 SIGNERS = ["botocore", "crt", "unsigned"]
-
-
-def _normalized(value: Any, key: str = "") -> Any:
-    """``value`` with what differs between two identical calls replaced by a marker."""
-    if key in VOLATILE:
-        return "<volatile>"
-    if key == "HTTPHeaders":
-        return sorted(set(value) - VOLATILE_HEADERS)
-    if isinstance(value, dict):
-        return {k: _normalized(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_normalized(v, key) for v in value]
-    return value
-
-
-def _raw_client(endpoint_url: str, **config: Any) -> Any:
-    settings: dict[str, Any] = {"retries": {"total_max_attempts": 1}, "parameter_validation": False}
-    settings.update(config)
-    return boto3.session.Session().client(
-        "sqs", endpoint_url=endpoint_url, region_name=REGION, config=Config(**settings)
-    )
 
 
 @pytest.fixture
 def pair(sqs_server: Any) -> tuple[Any, LeanSQSClient]:
     """A boto3 client (never wrapped, whatever SQSOBS_TEST_TRANSPORT says) and its lean twin."""
-    client = _raw_client(sqs_server.endpoint_url)
-    return client, LeanSQSClient(_raw_client(sqs_server.endpoint_url))
+    client = raw_client(sqs_server.endpoint_url)
+    return client, LeanSQSClient(raw_client(sqs_server.endpoint_url))
 
 
 XRAY = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
@@ -116,7 +81,7 @@ def _round(client: Any, url: str) -> list[Any]:
     delete = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
     answers.append(client.delete_message_batch(QueueUrl=url, Entries=delete))
     answers.append(client.receive_message(QueueUrl=url, WaitTimeSeconds=0))
-    return [_normalized(answer) for answer in answers]
+    return [normalized(answer) for answer in answers]
 
 
 def test_every_hot_operation_answers_as_boto3_does(pair: Any, make_queue: Any) -> None:
@@ -128,17 +93,6 @@ def test_every_hot_operation_answers_as_boto3_does(pair: Any, make_queue: Any) -
     blob = with_attributes[0]["MessageAttributes"]["blob"]["BinaryValue"]
     assert blob == b"\x00\xffbinary"  # bytes, as botocore decodes them
     assert boto_answers[2]["Failed"][0]["Id"] == "bad"  # the round did exercise a failed entry
-
-
-def _kind(error: BaseException) -> list[str]:
-    """An exception's class and bases by name: each client has its own modeled classes."""
-    return [cls.__qualname__ for cls in type(error).__mro__]
-
-
-def _caught(call: Callable[[], Any]) -> BaseException:
-    with pytest.raises(Exception) as caught:
-        call()
-    return caught.value
 
 
 @pytest.mark.parametrize(
@@ -160,13 +114,13 @@ def test_server_errors_raise_the_same_exception_with_the_same_response(
     filled = {k: v.format(url=queue_url, missing=missing) if isinstance(v, str) else v
               for k, v in params.items()}  # fmt: skip
     boto, lean = pair
-    expected = _caught(lambda: getattr(boto, operation)(**filled))
-    got = _caught(lambda: getattr(lean, operation)(**filled))
+    expected = caught(lambda: getattr(boto, operation)(**filled))
+    got = caught(lambda: getattr(lean, operation)(**filled))
     assert isinstance(expected, ClientError)
-    assert _kind(got) == _kind(expected)
+    assert error_kind(got) == error_kind(expected)
     # The wrapped client's own class: `except client.exceptions.QueueDoesNotExist` works.
     assert type(got) is getattr(lean.exceptions, type(got).__name__)
-    assert _normalized(got.response) == _normalized(expected.response)  # type: ignore[attr-defined]
+    assert normalized(got.response) == normalized(expected.response)  # type: ignore[attr-defined]
     assert str(got) == str(expected)
     ours, theirs = translate_client_error(got), translate_client_error(expected)
     assert (type(ours), ours.code, ours.retryable, error_type(ours)) == (
@@ -177,36 +131,21 @@ def test_server_errors_raise_the_same_exception_with_the_same_response(
     )
 
 
-def _answer(status: int, body: bytes, **headers: str) -> Callable[..., AWSResponse]:
-    class Raw:
-        def stream(self, **_: Any) -> Iterator[bytes]:
-            yield body
-
-    def respond(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, status, headers, Raw())
-
-    return respond
-
-
-def _json(**fields: Any) -> bytes:
-    return json.dumps(fields).encode()
-
-
 CANNED = {
-    "throttled": (400, _json(__type="com.amazonaws.sqs#RequestThrottled", message="slow"),
+    "throttled": (400, json_body(__type="com.amazonaws.sqs#RequestThrottled", message="slow"),
                   {"x-amzn-query-error": "RequestThrottled;Sender", "x-amzn-RequestId": "r-1"}),
-    "kms throttled": (400, _json(__type="com.amazonaws.sqs#KmsThrottled", message="kms"),
+    "kms throttled": (400, json_body(__type="com.amazonaws.sqs#KmsThrottled", message="kms"),
                       {"x-amzn-query-error": "KMS.ThrottlingException;Sender"}),
-    "no query header": (400, _json(__type="com.amazonaws.sqs#QueueDoesNotExist",
+    "no query header": (400, json_body(__type="com.amazonaws.sqs#QueueDoesNotExist",
                                    message="gone"), {}),
-    "access denied": (403, _json(__type="AccessDenied", Message="no"), {}),
-    "internal": (500, _json(__type="InternalError", message="boom"),
+    "access denied": (403, json_body(__type="AccessDenied", Message="no"), {}),
+    "internal": (500, json_body(__type="InternalError", message="boom"),
                  {"x-amzn-query-error": "InternalError;Receiver"}),
     "unavailable html": (503, b"<html>Service Unavailable</html>", {}),
     "empty error": (502, b"", {}),
     "not json 200": (200, b"<html>captive portal</html>", {}),
     "empty 200": (200, b"", {"x-amzn-RequestId": "r-2"}),
-    "received blobs": (200, _json(Messages=[{
+    "received blobs": (200, json_body(Messages=[{
         "MessageId": "m", "ReceiptHandle": "h", "MD5OfBody": "x", "Body": "b",
         "MessageAttributes": {"k": {"DataType": "Binary", "BinaryValue": "AAEC",
                                     "BinaryListValues": ["AQ==", "Ag=="]}}}]), {}),
@@ -217,21 +156,25 @@ CANNED = {
 def test_canned_answers_parse_and_fail_identically(sqs_server: Any, case: str) -> None:
     status, body, headers = CANNED[case]
     results = []
-    for client in (_raw_client(sqs_server.endpoint_url),
-                   LeanSQSClient(_raw_client(sqs_server.endpoint_url))):  # fmt: skip
-        client.meta.events.register("before-send.sqs", _answer(status, body, **headers))
+    for client in (raw_client(sqs_server.endpoint_url),
+                   LeanSQSClient(raw_client(sqs_server.endpoint_url))):  # fmt: skip
+        client.meta.events.register("before-send.sqs", answer(status, body, **headers))
         try:
             results.append(("ok", client.receive_message(QueueUrl="https://q/1/q")))
         except Exception as error:  # the comparison is the assertion
-            results.append((_kind(error), getattr(error, "response", str(error))))
+            results.append((error_kind(error), getattr(error, "response", str(error))))
     assert results[1] == results[0]
 
 
 def test_retries_follow_the_wrapped_clients_retry_mode(sqs_server: Any) -> None:
-    answers = [CANNED["internal"], CANNED["throttled"], (200, _json(Successful=[], Failed=[]), {})]
+    answers = [
+        CANNED["internal"],
+        CANNED["throttled"],
+        (200, json_body(Successful=[], Failed=[]), {}),
+    ]
     results = []
     for wrap in (False, True):
-        client = _raw_client(
+        client = raw_client(
             sqs_server.endpoint_url, retries={"mode": "standard", "total_max_attempts": 3}
         )
         if wrap:
@@ -244,17 +187,17 @@ def test_retries_follow_the_wrapped_clients_retry_mode(sqs_server: Any) -> None:
         ) -> AWSResponse:
             sent.append(request.headers["Authorization"])
             status, body, headers = plan.pop(0)
-            return _answer(status, body, **headers)(request)  # fmt: skip
+            return answer(status, body, **headers)(request)
 
         client.meta.events.register("before-send.sqs.DeleteMessageBatch", respond)
-        answer = client.delete_message_batch(QueueUrl="https://q/1/q", Entries=[])
-        results.append((answer["ResponseMetadata"]["RetryAttempts"], len(sent), plan))
+        response = client.delete_message_batch(QueueUrl="https://q/1/q", Entries=[])
+        results.append((response["ResponseMetadata"]["RetryAttempts"], len(sent), plan))
     assert results == [(2, 3, []), (2, 3, [])]
 
 
 SKEWED = (
     400,
-    _json(__type="com.amazon.coral.service#InvalidSignatureException",
+    json_body(__type="com.amazon.coral.service#InvalidSignatureException",
           message="Signature expired: 20261130T000000Z is now earlier than 20261130T001000Z"),
     {"x-amzn-query-error": "InvalidSignatureException;Sender"},
 )  # fmt: skip
@@ -266,7 +209,7 @@ def test_clock_skew_is_neither_corrected_nor_retried_on_either_transport(sqs_ser
     # same, and sqsobs's own retries see the same error.
     outcomes = []
     for wrap in (False, True):
-        client = _raw_client(
+        client = raw_client(
             sqs_server.endpoint_url, retries={"mode": "standard", "total_max_attempts": 3}
         )
         if wrap:
@@ -275,13 +218,15 @@ def test_clock_skew_is_neither_corrected_nor_retried_on_either_transport(sqs_ser
 
         def respond(request: Any, calls: list[int] = calls, **_: Any) -> AWSResponse:
             calls.append(1)
-            return _answer(SKEWED[0], SKEWED[1], **SKEWED[2])(request)
+            return answer(SKEWED[0], SKEWED[1], **SKEWED[2])(request)
 
         client.meta.events.register("before-send.sqs", respond)
-        error = _caught(lambda c=client: c.receive_message(QueueUrl="https://q/1/q"))
+        error = caught(lambda c=client: c.receive_message(QueueUrl="https://q/1/q"))
         translated = translate_client_error(error)
-        outcomes.append((_kind(error), len(calls), type(translated).__name__, translated.retryable,
-                         error.response))  # type: ignore[attr-defined]  # fmt: skip
+        outcomes.append((
+            error_kind(error), len(calls), type(translated).__name__, translated.retryable,
+            error.response,  # type: ignore[attr-defined]
+        ))  # fmt: skip
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1:4] == (1, "SqsError", False)
 
@@ -293,48 +238,30 @@ def test_one_attempt_clients_make_one_attempt(pair: Any) -> None:
 
         def respond(request: Any, calls: list[int] = calls, **_: Any) -> AWSResponse:
             calls.append(1)
-            return _answer(*CANNED["throttled"][:2], **CANNED["throttled"][2])(request)
+            return answer(*CANNED["throttled"][:2], **CANNED["throttled"][2])(request)
 
         client.meta.events.register("before-send.sqs", respond)
-        error = _caught(lambda c=client: c.send_message_batch(QueueUrl="https://q/1/q",
+        error = caught(lambda c=client: c.send_message_batch(QueueUrl="https://q/1/q",
                                                               Entries=[]))  # fmt: skip
         translated = translate_client_error(error)
         kind = (type(translated).__name__, error_type(translated))
-        outcomes.append((_kind(error), len(calls), *kind))
+        outcomes.append((error_kind(error), len(calls), *kind))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1:3] == (1, "Throttled")
     assert outcomes[0][0][0] == "RequestThrottled"
 
 
-def test_connection_errors_are_botocores(sqs_server: Any) -> None:
-    closed = "http://127.0.0.1:9"  # discard port: nothing listens there
-    for client in (_raw_client(closed), LeanSQSClient(_raw_client(closed))):
-        error = _caught(lambda c=client: c.receive_message(QueueUrl=f"{closed}/1/q"))
-        assert isinstance(error, EndpointConnectionError)
-        assert translate_client_error(error).retryable
-
-
-def test_the_clients_proxy_setting_is_used(sqs_server: Any) -> None:
-    proxies = {"http": "http://127.0.0.1:9", "https": "http://127.0.0.1:9"}
-    for client in (
-        _raw_client(sqs_server.endpoint_url, proxies=proxies),
-        LeanSQSClient(_raw_client(sqs_server.endpoint_url, proxies=proxies)),
-    ):
-        error = _caught(lambda c=client: c.receive_message(QueueUrl="http://q/1/q"))
-        assert isinstance(error, ProxyConnectionError), error  # fmt: skip
-
-
 def test_parameter_validation_follows_the_wrapped_client(sqs_server: Any, queue_url: str) -> None:
-    checked = LeanSQSClient(_raw_client(sqs_server.endpoint_url, parameter_validation=True))
+    checked = LeanSQSClient(raw_client(sqs_server.endpoint_url, parameter_validation=True))
     with pytest.raises(ParamValidationError):
         checked.receive_message(QueueUrl=queue_url, MaxNumberOfMessages="ten")
-    unchecked = LeanSQSClient(_raw_client(sqs_server.endpoint_url))
+    unchecked = LeanSQSClient(raw_client(sqs_server.endpoint_url))
     with pytest.raises(ClientError):  # sent as it is: the server refuses it
         unchecked.receive_message(QueueUrl=queue_url, MaxNumberOfMessages="ten")
 
 
 def test_event_hooks_and_stubber_work_on_the_lean_client(sqs_server: Any, queue_url: str) -> None:
-    lean = LeanSQSClient(_raw_client(sqs_server.endpoint_url))
+    lean = LeanSQSClient(raw_client(sqs_server.endpoint_url))
     seen: list[str] = []
     events = lean.meta.events
     events.register(
@@ -350,105 +277,6 @@ def test_event_hooks_and_stubber_work_on_the_lean_client(sqs_server: Any, queue_
     with Stubber(lean.wrapped) as stub:
         stub.add_response("receive_message", {"Messages": [{"Body": "stubbed"}]})
         assert lean.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "stubbed"
-
-
-def _clock_at(monkeypatch: pytest.MonkeyPatch, amz_date: str) -> None:
-    when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ")
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda **_: when)
-
-
-@pytest.mark.parametrize("signer", ["botocore", "crt"])
-def test_signatures_are_sigv4_as_botocore_computes_it(
-    sqs_server: Any, queue_url: str, signer: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if signer == "crt":
-        pytest.importorskip("awscrt")
-    lean = LeanSQSClient(_raw_client(sqs_server.endpoint_url), signer=signer)
-    captured: list[Any] = []
-    lean.meta.events.register("before-send.sqs", lambda request, **_: captured.append(request))
-    lean.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
-    sent = captured[0]
-    authorization = sent.headers["Authorization"]
-    names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
-    assert {"host", "x-amz-date", "x-amz-target", "content-type"} <= set(names)
-    headers = {
-        k: v
-        for k, v in sent.headers.items()
-        if k.lower() in names and k.lower() not in ("x-amz-date", "x-amz-security-token")
-    }
-    _clock_at(monkeypatch, sent.headers["X-Amz-Date"])
-    reference = AWSRequest(method="POST", url=sent.url, headers=headers, data=sent.body)
-    credentials = lean.wrapped._get_credentials().get_frozen_credentials()
-    SigV4Auth(credentials, "sqs", REGION).add_auth(reference)
-    assert reference.headers["Authorization"] == authorization  # fmt: skip
-
-
-def test_unsigned_clients_send_no_signature(sqs_server: Any, queue_url: str) -> None:
-    client = _raw_client(sqs_server.endpoint_url, signature_version=botocore.UNSIGNED)
-    for lean in (LeanSQSClient(client), LeanSQSClient(_raw_client(sqs_server.endpoint_url),
-                                                      signer="unsigned")):  # fmt: skip
-        captured: list[Any] = []
-        lean.meta.events.register(
-            "before-send.sqs", lambda request, c=captured, **_: c.append(request)
-        )
-        lean.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
-        assert "Authorization" not in captured[0].headers
-
-
-@pytest.mark.parametrize("signer", ["botocore", "crt"])
-def test_refreshing_credentials_are_refreshed(sqs_server: Any, queue_url: str, signer: str) -> None:
-    if signer == "crt":
-        pytest.importorskip("awscrt")
-    issued: list[str] = []
-
-    def refresh() -> dict[str, str]:
-        issued.append(f"AKIA{len(issued):04d}")
-        expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
-        return {"access_key": issued[-1], "secret_key": "s", "token": "t",
-                "expiry_time": expiry.isoformat()}  # fmt: skip
-
-    session = botocore.session.get_session()
-    session._credentials = RefreshableCredentials.create_from_metadata(
-        refresh(), refresh, "test-refresh"
-    )  # a role's credentials: short-lived, refreshed by botocore when due
-    client = boto3.session.Session(botocore_session=session).client(
-        "sqs", endpoint_url=sqs_server.endpoint_url, region_name=REGION,
-        config=Config(retries={"total_max_attempts": 1}),
-    )  # fmt: skip
-    lean = LeanSQSClient(client, signer=signer)
-    keys: list[str] = []
-    lean.meta.events.register("before-send.sqs", lambda request, **_: keys.append(
-        request.headers["Authorization"].split("Credential=")[1].split("/")[0]))  # fmt: skip
-    for _ in range(2):
-        lean.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
-    # Less than 15 minutes left: botocore refreshes before every use, the lean signer too.
-    assert keys == issued[1:3] and len(set(keys)) == 2
-
-
-def test_a_client_without_credentials_fails_as_boto3_fails(sqs_server: Any) -> None:
-    session = botocore.session.get_session()
-    session._credentials = None
-    session.get_credentials = lambda: None  # type: ignore[method-assign]
-    client = boto3.session.Session(botocore_session=session).client(
-        "sqs", endpoint_url=sqs_server.endpoint_url, region_name=REGION
-    )
-    errors = [_caught(lambda c=c: c.receive_message(QueueUrl="http://q/1/q"))
-              for c in (client, LeanSQSClient(client, signer="botocore"))]  # fmt: skip
-    assert [type(e) for e in errors] == [botocore.exceptions.NoCredentialsError] * 2
-
-
-def test_static_credentials_of_the_client_are_used(sqs_server: Any, queue_url: str) -> None:
-    client = boto3.session.Session().client(
-        "sqs", endpoint_url=sqs_server.endpoint_url, region_name=REGION,
-        aws_access_key_id="AKIASTATIC", aws_secret_access_key="secret",
-    )  # fmt: skip
-    assert isinstance(client._get_credentials(), Credentials)
-    lean = LeanSQSClient(client, signer="botocore")
-    keys: list[str] = []
-    lean.meta.events.register("before-send.sqs", lambda request, **_: keys.append(
-        request.headers["Authorization"]))  # fmt: skip
-    lean.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)
-    assert "Credential=AKIASTATIC/" in keys[0] and "X-Amz-Security-Token" not in keys[0]
 
 
 def test_other_operations_and_attributes_are_the_wrapped_clients(pair: Any, queue_url: str) -> None:
@@ -487,142 +315,3 @@ def test_the_setting_wraps_the_producers_and_listeners_client(
     with listener:
         assert received.wait(10)
         assert isinstance(listener._client, LeanSQSClient)
-
-
-# --- HTTP: the client's TLS settings, timeouts and connection errors -----------------------------
-
-
-@pytest.fixture
-def silent_server() -> Iterator[tuple[str, Callable[[str], None]]]:
-    """A loopback TCP server; ``behave("hang")`` accepts and never answers, "close" hangs up."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    mode = {"now": "hang"}
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                return
-            if mode["now"] == "close":
-                connection.recv(65536)
-                connection.close()
-            else:
-                held.append(connection)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", lambda now: mode.update(now=now)
-    finally:
-        listener.close()
-        for connection in held:
-            connection.close()
-
-
-@pytest.mark.parametrize(
-    ("behaviour", "expected"),
-    [("hang", ReadTimeoutError), ("close", ConnectionClosedError)],
-)
-def test_timeouts_and_hang_ups_raise_botocores_errors(
-    silent_server: tuple[str, Callable[[str], None]], behaviour: str, expected: type
-) -> None:
-    url, behave = silent_server
-    behave(behaviour)
-    for client in (
-        _raw_client(url, read_timeout=0.3),
-        LeanSQSClient(_raw_client(url, read_timeout=0.3)),
-    ):
-        error = _caught(lambda c=client: c.receive_message(QueueUrl=f"{url}/1/q"))
-        assert type(error) is expected, error
-        assert translate_client_error(error).retryable
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-@pytest.fixture
-def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An HTTPS server answering every POST with an empty SQS JSON answer; and its certificate."""
-    cert_path, key_path = _self_signed(tmp_path)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("x-amzn-RequestId", "tls-1")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert_path
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _https_client(url: str, verify: Any) -> Any:
-    return boto3.session.Session().client(
-        "sqs", endpoint_url=url, region_name=REGION, verify=verify,
-        config=Config(retries={"total_max_attempts": 1}),
-    )  # fmt: skip
-
-
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
-def test_the_clients_ca_bundle_is_used(tls_server: tuple[str, Path]) -> None:
-    url, certificate = tls_server
-    for verify, expected in ((str(certificate), "ok"), (None, SSLError), (False, "ok")):
-        outcomes = []
-        for client in (_https_client(url, verify), LeanSQSClient(_https_client(url, verify))):
-            try:
-                answer = client.receive_message(QueueUrl=f"{url}/1/q")
-                outcomes.append(("ok", _normalized(answer)))
-            except Exception as error:  # the comparison is the assertion
-                outcomes.append((type(error), None))
-        assert outcomes[0] == outcomes[1], verify
-        assert outcomes[0][0] == expected, verify
