@@ -166,6 +166,15 @@ def test_canned_answers_parse_and_fail_identically(sqs_server: Any, case: str) -
     assert results[1] == results[0]
 
 
+def _retrying_pair(endpoint_url: str) -> tuple[Any, LeanSQSClient]:
+    """A boto3 client with botocore's standard retries (3 attempts), and its lean twin."""
+
+    def client() -> Any:
+        return raw_client(endpoint_url, retries={"mode": "standard", "total_max_attempts": 3})
+
+    return client(), LeanSQSClient(client())
+
+
 def test_retries_follow_the_wrapped_clients_retry_mode(sqs_server: Any) -> None:
     answers = [
         CANNED["internal"],
@@ -173,12 +182,7 @@ def test_retries_follow_the_wrapped_clients_retry_mode(sqs_server: Any) -> None:
         (200, json_body(Successful=[], Failed=[]), {}),
     ]
     results = []
-    for wrap in (False, True):
-        client = raw_client(
-            sqs_server.endpoint_url, retries={"mode": "standard", "total_max_attempts": 3}
-        )
-        if wrap:
-            client = LeanSQSClient(client)
+    for client in _retrying_pair(sqs_server.endpoint_url):
         plan = list(answers)
         sent: list[bytes] = []
 
@@ -208,12 +212,7 @@ def test_clock_skew_is_neither_corrected_nor_retried_on_either_transport(sqs_ser
     # signed with a skewed clock fails once, even with retries on; the lean transport does the
     # same, and sqsobs's own retries see the same error.
     outcomes = []
-    for wrap in (False, True):
-        client = raw_client(
-            sqs_server.endpoint_url, retries={"mode": "standard", "total_max_attempts": 3}
-        )
-        if wrap:
-            client = LeanSQSClient(client)
+    for client in _retrying_pair(sqs_server.endpoint_url):
         calls: list[int] = []
 
         def respond(request: Any, calls: list[int] = calls, **_: Any) -> AWSResponse:
