@@ -87,3 +87,11 @@ def test_contender_filter_keeps_whole_names_with_commas() -> None:
     kept = run.chosen(contenders.producer_scenario().contenders, settings.contenders)
     assert [c.name for c in kept] == [contenders.RAW_PRODUCER, contenders.SQSOBS_PRODUCER_LEAN_ON]
     assert len(run.chosen(contenders.producer_scenario().contenders, [])) > 2
+
+
+def test_only_lean_contenders_sign_with_awscrt() -> None:
+    from benchmarks.throughput import _env
+
+    assert _env({"transport": "lean"}) == {}
+    assert _env({"transport": "boto3"}) == {"BOTO_DISABLE_CRT": "true"}
+    assert _env({}) == {"BOTO_DISABLE_CRT": "true"}  # the raw loop, the seeds
