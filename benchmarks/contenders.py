@@ -1,4 +1,9 @@
-"""Who runs in scenarios 1 and 2, and how."""
+"""Who runs in scenarios 1 and 2, and how.
+
+sqsobs runs with each telemetry profile ("on": every span sampled; "off": no SDK;
+"production": 10 % parent-based sampling, metrics on) on each transport ("boto3", "lean"), so
+every figure of issue 15's targets table has its contenders in one run.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ SQSOBS_LISTENER = "benchmarks.clients.sqsobs_listener"
 RAW_PRODUCER = "raw boto3 loop (pre-built 10-entry batches)"
 SQSOBS_PRODUCER_ON = "sqsobs BatchSQSBroker, telemetry on"
 SQSOBS_PRODUCER_OFF = "sqsobs BatchSQSBroker, telemetry off"
+SQSOBS_PRODUCER_LEAN_ON = "sqsobs BatchSQSBroker, lean transport, telemetry on"
 SQSOBS_BATCH_PRODUCER = "sqsobs BatchProducer (no dramatiq), telemetry on"
 SQSOBS_PRODUCER = "benchmarks.clients.sqsobs_producer"
 SEED_PRODUCER = "dramatiq-sqs-batch 1.0.0 BatchSQSBroker"
@@ -23,9 +29,25 @@ RAW_LISTENER = "raw boto3 receive + delete_message_batch"
 SEED_LISTENER = "sqs-fargate-listener 0.1.1"
 
 
-def sqsobs_listener_name(mode: str, telemetry: str) -> str:
+#: The telemetry profiles of sqsobs contenders (benchmarks.clients.sqsobs_setup).
+TELEMETRY = ("on", "off", "production")
+#: The transports of sqsobs contenders.
+TRANSPORTS = ("boto3", "lean")
+
+
+def _label(telemetry: str, transport: str) -> str:
+    profile = "production profile" if telemetry == "production" else f"telemetry {telemetry}"
+    return profile if transport == "boto3" else f"lean transport, {profile}"
+
+
+def broker_name(telemetry: str, transport: str = "boto3") -> str:
+    """Display name of the sqsobs broker contender."""
+    return f"sqsobs BatchSQSBroker, {_label(telemetry, transport)}"
+
+
+def sqsobs_listener_name(mode: str, telemetry: str, transport: str = "boto3") -> str:
     """Display name of the sqsobs listener contender."""
-    return f"sqsobs listener, {mode}, telemetry {telemetry}"
+    return f"sqsobs listener, {mode}, {_label(telemetry, transport)}"
 
 
 def seed_listener_name(mode: str) -> str:
@@ -55,8 +77,13 @@ def producer_scenario() -> Throughput:
     contenders = [Contender(RAW_PRODUCER, RAW)]
     if ready["broker"]:
         contenders += [
-            Contender(SQSOBS_PRODUCER_ON, DRAMATIQ, {"broker": "sqsobs", "telemetry": "on"}),
-            Contender(SQSOBS_PRODUCER_OFF, DRAMATIQ, {"broker": "sqsobs", "telemetry": "off"}),
+            Contender(
+                broker_name(telemetry, transport),
+                DRAMATIQ,
+                {"broker": "sqsobs", "telemetry": telemetry, "transport": transport},
+            )
+            for transport in TRANSPORTS
+            for telemetry in TELEMETRY
         ]
     if ready["producer"]:
         contenders.append(Contender(SQSOBS_BATCH_PRODUCER, SQSOBS_PRODUCER, {"telemetry": "on"}))
@@ -76,10 +103,11 @@ def listener_scenario() -> Throughput:
         # Per-message runs are the slow ones: half the messages keeps the suite under 10 min.
         share = 1.0 if mode == "batch" else 0.5
         if ready:
-            for telemetry in ("on", "off"):
-                config = {"mode": mode, "telemetry": telemetry}
-                name = sqsobs_listener_name(mode, telemetry)
-                contenders.append(Contender(name, SQSOBS_LISTENER, config, share=share))
+            for transport in TRANSPORTS:
+                for telemetry in TELEMETRY:
+                    config = {"mode": mode, "telemetry": telemetry, "transport": transport}
+                    name = sqsobs_listener_name(mode, telemetry, transport)
+                    contenders.append(Contender(name, SQSOBS_LISTENER, config, share=share))
         seed = seed_listener_name(mode)
         contenders.append(
             Contender(seed, FARGATE, {"mode": mode}, seed="sqs-fargate-listener", share=share)

@@ -58,17 +58,19 @@ def run_client(
     config: dict[str, Any],
     timeout_seconds: float,
     prefix: Sequence[str] = (),
+    *,
+    env: dict[str, str] | None = None,
 ) -> ClientRun:
     """Run ``python -m module <config json>`` and wait for it with wait4 (its own rusage).
 
     ``prefix`` wraps the command (a profiler: ``py-spy record ... --``); its figures then
-    include the wrapper.
+    include the wrapper. ``env`` is added to the client's environment.
     """
     with tempfile.TemporaryDirectory(prefix="sqsobs-bench-") as tmp:
         result_path = Path(tmp) / "result.json"
         log_path = Path(tmp) / "client.log"
         config = dict(config, result_path=str(result_path), timeout_seconds=timeout_seconds)
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, **(env or {}), PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [*prefix, str(python), "-m", module, json.dumps(config)],

@@ -5,6 +5,8 @@ Examples::
     python -m benchmarks                        # the whole suite (null SQS and moto)
     python -m benchmarks --quick                # a few hundred messages, one repetition
     python -m benchmarks --servers null --scenarios 1,3 --reps 5
+    python -m benchmarks --contenders "raw;dramatiq-sqs-batch;lean transport, telemetry on"
+    python -m benchmarks --scenarios 6          # client CPU per SQS call: boto3 vs lean
 
 Results go to ``benchmarks/results/<UTC time>.json`` and ``benchmarks/results/latest.json``
 (git-ignored); ``--markdown FILE`` also writes the tables as markdown.
@@ -16,11 +18,12 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import contenders, machine, report, sqsobs_only
+from benchmarks import contenders, issue15, machine, report, sqsobs_only, transport
+from benchmarks.harness import Contender
 from benchmarks.null_sqs import NullSQS
 from benchmarks.server_process import REPO_ROOT
 from benchmarks.targets import Target, started_targets
@@ -53,6 +56,10 @@ class Settings:
     moto_reps: int
     memory_messages: int
     budget_seconds: float = 500.0
+    #: Scenarios 1 and 2 run only contenders whose name contains one of these (empty: all).
+    contenders: list[str] = field(default_factory=list)
+    #: Scenario 6: calls per figure and run.
+    transport_calls: int = 1000
 
 
 def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
@@ -61,7 +68,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         prog="python -m benchmarks", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--servers", default="null,moto", help="comma list of null, moto")
-    parser.add_argument("--scenarios", default="1,2,3,4,5", help="comma list of 1-5")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6", help="comma list of 1-6")
     parser.add_argument("--reps", type=int, default=3, help="repetitions on the null SQS")
     parser.add_argument("--moto-reps", type=int, default=2, help="repetitions on moto")
     parser.add_argument("--messages", type=int, default=20_000, help="per run, null SQS")
@@ -72,6 +79,15 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         type=float,
         default=500.0,
         help="time budget: repetitions that would not fit are skipped (reported)",
+    )
+    parser.add_argument(
+        "--contenders",
+        default="",
+        help="';' list: scenarios 1 and 2 run only contenders whose name contains one "
+        "(contender names have commas)",
+    )
+    parser.add_argument(
+        "--transport-calls", type=int, default=1000, help="scenario 6: calls per figure"
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts, one repetition")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -86,12 +102,22 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, argparse.Namespace]:
         moto_reps=args.moto_reps,
         memory_messages=args.memory_messages,
         budget_seconds=args.budget_seconds,
+        contenders=[s.strip() for s in args.contenders.split(";") if s.strip()],
+        transport_calls=args.transport_calls,
     )
     if args.quick:
         settings.reps = settings.moto_reps = 1
         settings.null_messages, settings.moto_messages = 400, 100
         settings.memory_messages = 20_000
+        settings.transport_calls = 100
     return settings, args
+
+
+def chosen(candidates: list[Contender], parts: list[str]) -> list[Contender]:
+    """The contenders whose name contains one of ``parts`` (all of them if there are none)."""
+    if not parts:
+        return candidates
+    return [one for one in candidates if any(part in one.name for part in parts)]
 
 
 def run_throughput(settings: Settings, targets: list[Target], otlp: str) -> list[Sample]:
@@ -101,12 +127,15 @@ def run_throughput(settings: Settings, targets: list[Target], otlp: str) -> list
         scenarios.append(contenders.producer_scenario())
     if settings.scenarios & {"2", "3"}:
         scenarios.append(contenders.listener_scenario())
+    if settings.contenders:
+        for scenario in scenarios:
+            scenario.contenders = chosen(scenario.contenders, settings.contenders)
     samples: list[Sample] = []
     started = time.monotonic()
     for target in targets:
         messages = settings.null_messages if target.name == "null" else settings.moto_messages
         reps = settings.reps if target.name == "null" else settings.moto_reps
-        for scenario in scenarios:
+        for scenario in (s for s in scenarios if s.contenders):
             # Deadlines from the cumulative shares: time a phase saves goes to the next ones.
             share = BUDGET_SHARES[(target.name, scenario.role)]
             deadline = started + share * settings.budget_seconds
@@ -148,8 +177,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with started_targets(settings.servers) as (null, targets):
         samples = run_throughput(settings, targets, null.endpoint_url)
         sections += run_sqsobs_only(settings, null)
+        if "6" in settings.scenarios:
+            logger.info("scenario 6: client CPU per SQS call, boto3 vs the lean transport")
+            sections.append(transport.section(null, settings.transport_calls, settings.reps))
     summaries = summarise(samples)
-    checks = report.throughput_targets(summaries)
+    checks = report.throughput_targets(summaries) + issue15.targets(summaries)
     for section in sections:
         checks += [report.TargetCheck(**c) for c in section.pop("targets", [])]
     result = {

@@ -222,7 +222,7 @@ class Throughput:
         )
         target.begin()
         timeout = 60 + messages / 100
-        client = run_client(python, contender.module, config, timeout, prefix)
+        client = run_client(python, contender.module, config, timeout, prefix, env=_env(config))
         outcome = target.outcome(queues, client.result.get("client_calls", {}), self.role, loaded)
         exported = target.exported()
         target.drop(queues)
@@ -239,6 +239,16 @@ class Throughput:
         sample.problem = _problem(client.ok, client.log, messages, outcome.arrived, outcome.left)
         sample.ok = not sample.problem
         return sample
+
+
+#: botocore signs with awscrt whenever it is installed (the ``crt`` extra, in ``bench``): every
+#: contender but the lean transport keeps botocore's pure-Python signer, as in the first round
+#: and in the seed packages' environments; the lean transport signs with awscrt when it can.
+PURE_PYTHON_SIGNER = {"BOTO_DISABLE_CRT": "true"}
+
+
+def _env(config: dict[str, Any]) -> dict[str, str]:
+    return {} if config.get("transport") == "lean" else dict(PURE_PYTHON_SIGNER)
 
 
 def _problem(client_ok: bool, log: str, messages: int, arrived: int, left: int) -> str:

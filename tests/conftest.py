@@ -8,6 +8,10 @@ Integration tests never mock boto3.
 
 The modules in :data:`SECOND_SERVER_MODULES` carry the ``second_server`` marker: CI runs them a
 second time against LocalStack (``pytest -m second_server``, see ``.ci/run``).
+
+``SQSOBS_TEST_TRANSPORT=lean`` runs the suite on the lean transport: every client the fixtures
+build is wrapped (``sqsobs._transport.LeanSQSClient``) and ``SQSOBS_TRANSPORT=lean`` makes every
+client the library builds or is given lean too (child processes inherit it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from sqsobs._transport import TRANSPORTS, with_transport
 from sqsobs.testing import EmbeddedSQS
 from tests.servers import MOTO, detect_kind
 
@@ -71,6 +76,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.second_server)
 
 
+#: The transport of the clients the fixtures build (and, for "lean", of the library's too).
+TRANSPORT = os.environ.get("SQSOBS_TEST_TRANSPORT", "boto3")
+if TRANSPORT not in TRANSPORTS:
+    raise RuntimeError(f"SQSOBS_TEST_TRANSPORT must be one of {TRANSPORTS}, got {TRANSPORT!r}")
+if TRANSPORT == "lean":
+    os.environ["SQSOBS_TRANSPORT"] = "lean"
+
+
 @dataclass
 class SqsServer:
     """The server the suite talks to. ``pid`` is None for an external endpoint.
@@ -112,19 +125,20 @@ ClientFactory = Callable[..., Any]
 
 @pytest.fixture(scope="session")
 def make_client(sqs_server: SqsServer) -> ClientFactory:
-    """Build a new, independent boto3 SQS client bound to the test server."""
+    """Build a new, independent boto3 SQS client bound to the test server (maybe lean)."""
 
     def factory(*, endpoint_url: str | None = None, **config: Any) -> Any:
         """``endpoint_url`` overrides the server (a fault proxy); the rest is botocore Config."""
         # No botocore retries: the code under test sees (and must handle) every fault itself.
         settings = {"retries": {"total_max_attempts": 1}, "max_pool_connections": 20}
         settings.update(config)
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "sqs",
             endpoint_url=endpoint_url or sqs_server.endpoint_url,
             region_name=REGION,
             config=Config(**settings),
         )
+        return with_transport(client, TRANSPORT)
 
     return factory
 

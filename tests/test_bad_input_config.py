@@ -41,6 +41,7 @@ PRODUCER_ENV: dict[str, list[str]] = {
     "SQSOBS_LARGE_PAYLOAD_BUCKET": ["Not_A_Bucket", "ab", "a..b"],
     "SQSOBS_LARGE_PAYLOAD_THRESHOLD_BYTES": ["big", "-1", "1048577"],
     "SQSOBS_ALWAYS_OFFLOAD": ["often"],
+    "SQSOBS_TRANSPORT": ["fast", "Lean", ""],
 }
 
 PRODUCER_ARGS: dict[str, list[Any]] = {
@@ -64,6 +65,7 @@ PRODUCER_ARGS: dict[str, list[Any]] = {
     "large_payload_bucket": ["my_bucket", "x" * 64, 5],
     "large_payload_threshold_bytes": [-1, 1_048_577, "1024"],
     "always_offload": ["yes", 1],
+    "transport": ["urllib3", "LEAN", 1],
 }
 #: Producer parameters that are objects, not settings.
 PRODUCER_OBJECTS = {
@@ -83,6 +85,7 @@ LISTENER_ENV: dict[str, list[str]] = {
     "SHUTDOWN_TIMEOUT": ["x", "-1"],
     "MAX_PREFETCH": ["some", "-1", "11"],
     "SQSOBS_DELETE_LARGE_PAYLOADS": ["sometimes"],
+    "SQSOBS_TRANSPORT": ["crt", "LEAN"],
 }
 
 LISTENER_ARGS: dict[str, list[Any]] = {
@@ -107,6 +110,7 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "health_check_port": ["8080", -1, 65536, True, 1.5],
     "max_prefetch": [-1, 11, "5"],
     "delete_large_payloads": ["no", 0],
+    "transport": ["botocore", 0],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "s3_client", "name", "environ"}

@@ -75,6 +75,7 @@ def test_every_entry_point_takes_every_option() -> None:
         "delete_linger_seconds": 0.2,
         "poller_threads": 1,
         "shutdown_timeout_seconds": 5.0,
+        "transport": "lean",
     }
     direct = Listener(lambda m: True, queue_url="q", environ={}, **options).settings
     resolved = ListenerSettings.resolve(queue_url="q", environ={}, **options)
@@ -107,7 +108,7 @@ def test_environment_variables_and_defaults_are_unchanged() -> None:
         "idle_sleep_max": 2.0, "shutdown_timeout_seconds": 25.0, "retry_backoff": False,
         "retry_backoff_base": 30, "retry_backoff_max": 600, "health_check_port": None,
         "trace_empty_receives": False, "max_prefetch": 10, "delete_linger_seconds": 0.05,
-        "delete_large_payloads": True,
+        "delete_large_payloads": True, "transport": "boto3",
     }  # fmt: skip
     # Changed on purpose (issue 11.12): 25 s of drain fits ECS's and Kubernetes' 30 s default.
     env = {"POLLER_THREADS": "3", "WORKER_THREADS": "3", "SHUTDOWN_TIMEOUT": "7"}

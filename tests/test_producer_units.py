@@ -182,6 +182,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "large_payload_bucket": "",
         "large_payload_threshold_bytes": 0,
         "always_offload": False,
+        "transport": "boto3",
     }
     assert ProducerSettings() == ProducerSettings.resolve(environ={})  # built directly, too
     rows = [line.split(" | ") for line in markdown_table(ProducerSettings).splitlines()[2:]]
@@ -206,6 +207,7 @@ def test_settings_keep_their_defaults_and_variables_and_document_each() -> None:
         "SQSOBS_LARGE_PAYLOAD_BUCKET",
         "SQSOBS_LARGE_PAYLOAD_THRESHOLD_BYTES",
         "SQSOBS_ALWAYS_OFFLOAD",
+        "SQSOBS_TRANSPORT",
     }
 
 

@@ -60,18 +60,18 @@ class Run:
         self.phase.cpu_seconds = (end.ru_utime - usage.ru_utime) + (end.ru_stime - usage.ru_stime)
 
     def count_api_calls(self) -> None:
-        """Count botocore calls by operation in this process (moto cannot count them for us)."""
+        """Count SQS calls by operation in this process (moto cannot count them for us).
+
+        botocore's calls, and the lean transport's (``transport: lean`` runs only: the seed
+        packages' environments do not have sqsobs' dependencies).
+        """
         from botocore.client import BaseClient
 
-        client_class: Any = BaseClient  # patched on purpose: a private botocore method
-        original = client_class._make_api_call
-        calls = self.api_calls
+        _count(BaseClient, "_make_api_call", self.api_calls)  # a private botocore method
+        if self.config.get("transport") == "lean":
+            from sqsobs._transport import LeanSQSClient
 
-        def counted(client: Any, operation_name: str, api_params: Any) -> Any:
-            calls[operation_name] += 1
-            return original(client, operation_name, api_params)
-
-        client_class._make_api_call = counted
+            _count(LeanSQSClient, "_call", self.api_calls)
 
     def finish(self) -> None:
         """Write the result file the harness reads."""
@@ -84,6 +84,17 @@ class Run:
         }
         with open(self.config["result_path"], "w", encoding="utf-8") as out:
             json.dump(result, out)
+
+
+def _count(cls: Any, method: str, calls: Counter[str]) -> None:
+    """Patch ``cls.method(self, operation_name, params)`` to count calls by operation."""
+    original = getattr(cls, method)
+
+    def counted(client: Any, operation_name: str, params: Any) -> Any:
+        calls[operation_name] += 1
+        return original(client, operation_name, params)
+
+    setattr(cls, method, counted)
 
 
 def start_run() -> Run:

@@ -40,6 +40,7 @@ def main() -> None:
         wait_time=1,
         batch_size=10,
         client=client,
+        transport=sqsobs_setup.transport(run),
     )
     with run.measure():
         listener.start()

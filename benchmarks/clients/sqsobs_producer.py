@@ -150,6 +150,7 @@ def main() -> None:
     from sqsobs.producer import BatchProducer
 
     options = dict(run.config.get("producer_options", {}))
+    options.setdefault("transport", sqsobs_setup.transport(run))
     producer = BatchProducer(sqsobs_setup.sqs_client(run, pool=16), **options)
     run.extra["max_buffer_size_per_queue"] = producer.settings.max_buffer_size_per_queue
     run.extra["max_concurrent_sends"] = producer.settings.max_concurrent_sends

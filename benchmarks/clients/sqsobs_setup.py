@@ -1,9 +1,14 @@
-"""sqsobs in a client process: telemetry fully on (or not configured at all) and its broker.
+"""sqsobs in a client process: its telemetry profile, its transport and its broker.
 
-"on" is what an application gets from :func:`sqsobs.configure_telemetry` with every span
-sampled and metrics exported every second, sent over OTLP/HTTP to the null SQS process (which
-accepts and counts OTLP), so the run pays the real cost of building and exporting telemetry.
-"off" configures no SDK: the OpenTelemetry API's no-op providers.
+``config["telemetry"]``: "on" is what an application gets from
+:func:`sqsobs.configure_telemetry` with every span sampled and metrics exported every second,
+sent over OTLP/HTTP to the null SQS process (which accepts and counts OTLP), so the run pays the
+real cost of building and exporting telemetry. "production" is the same with parent-based 10 %
+trace sampling (issue 15's production profile). "off" configures no SDK: the OpenTelemetry
+API's no-op providers.
+
+``config["transport"]``: "boto3" (default) or "lean", the ``transport`` setting of the producer,
+the broker and the listener.
 """
 
 from __future__ import annotations
@@ -12,10 +17,19 @@ from typing import Any
 
 from benchmarks.clients.common import Run
 
+#: Trace sampling ratio of each telemetry profile that configures the SDK.
+SAMPLE_RATIOS = {"on": 1.0, "production": 0.1}
+
+
+def transport(run: Run) -> str:
+    """The run's ``transport`` setting."""
+    return str(run.config.get("transport", "boto3"))
+
 
 def configure(run: Run) -> Any:
     """Configure telemetry as the run's config says; return the handle (None when off)."""
-    if run.config.get("telemetry") != "on":
+    ratio = SAMPLE_RATIOS.get(run.config.get("telemetry", "off"))
+    if ratio is None:
         return None
     import os
 
@@ -29,7 +43,7 @@ def configure(run: Run) -> Any:
         otlp_endpoint=run.config["otlp_endpoint"],
         otlp_protocol="http/protobuf",
         prometheus_port=None,
-        trace_sample_ratio=1.0,
+        trace_sample_ratio=ratio,
         metric_export_interval_seconds=1.0,
     )
 
@@ -54,7 +68,7 @@ def make_sqsobs_broker(run: Run) -> tuple[Any, Any]:
     telemetry = configure(run)
     from sqsobs.dramatiq import BatchSQSBroker
 
-    broker = BatchSQSBroker(**run.client_kwargs())
+    broker = BatchSQSBroker(**run.client_kwargs(), transport=transport(run))
 
     def deliver() -> None:
         broker.close()

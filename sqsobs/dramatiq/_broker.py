@@ -119,6 +119,7 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         large_payload_bucket: str | None = None,
         large_payload_threshold_bytes: int | None = None,
         always_offload: bool | None = None,
+        transport: str | None = None,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size > MAX_BATCH_ENTRIES:

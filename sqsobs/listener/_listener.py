@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from sqsobs._transport import with_transport
 from sqsobs.errors import ConfigError, ListenerClosed, ListenerError
 from sqsobs.listener._clients import default_clients
 from sqsobs.listener._engine import Engine, Hooks
@@ -65,10 +66,11 @@ class Listener:
     ``filter_fn(msg)`` returning False skips a message (it comes back after the retry backoff);
     ``on_success(msg)`` and ``on_failure(msg, error)`` see each outcome. ``client`` is a boto3
     SQS client (default: two per listener, from the environment: one for long polls, one with
-    short timeouts for deletes and heartbeats). ``s3_client`` is a boto3 S3 client for large
+    short timeouts for deletes and heartbeats; with ``transport="lean"`` each is wrapped, its
+    credentials, endpoint and config reused). ``s3_client`` is a boto3 S3 client for large
     payloads (default: built from the environment when the first one arrives). With
-    ``health_check_port`` the listener serves
-    ``/health``, ``/ready`` and ``/metrics`` while it runs.
+    ``health_check_port`` the listener serves ``/health``, ``/ready`` and ``/metrics`` while it
+    runs.
 
     Example::
 
@@ -105,6 +107,7 @@ class Listener:
         s3_client: Any = None,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: str | None = None,
     ) -> None:
         # Every setting keyword above goes on as it is (a test keeps them equal to the fields).
         self.settings = settings_from(locals(), environ=environ)
@@ -209,6 +212,9 @@ class Listener:
         poll_client = None
         if self._client is None:
             self._client, poll_client = default_clients(self.settings)
+        self._client = with_transport(self._client, self.settings.transport)
+        if poll_client is not None:
+            poll_client = with_transport(poll_client, self.settings.transport)
         self.queue_url = resolve_queue_url(self._client, self.settings.queue_url)
         engine = Engine(
             self.handler,

@@ -103,6 +103,7 @@ def sqs_listener(
     max_prefetch: int | None = None,
     delete_large_payloads: bool | None = None,
     s3_client: Any = None,
+    transport: str | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from sqsobs._backoff import Backoff
 from sqsobs._settings import resolve, setting
+from sqsobs._transport import TRANSPORT_DOC, TRANSPORTS
 from sqsobs._urls import is_queue_name, is_queue_url
 from sqsobs.errors import ConfigError
 from sqsobs.limits import (
@@ -237,6 +238,7 @@ class ListenerSettings:
         doc="after a large message (its payload in S3) is deleted from SQS, delete its S3 "
         "object too; off: keep it (fan-out to several queues, a lifecycle rule expires it)",
     )
+    transport: str = setting("boto3", env="SQSOBS_TRANSPORT", choices=TRANSPORTS, doc=TRANSPORT_DOC)
 
     @property
     def fifo(self) -> bool:

@@ -23,6 +23,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from sqsobs._client import SEND_READ_TIMEOUT_SECONDS, build_sqs_client, drop_inherited_connections
+from sqsobs._transport import with_transport
 from sqsobs.errors import Cleared, ProducerClosed
 from sqsobs.producer import _process_hooks
 from sqsobs.producer._buffers import Buffers
@@ -69,14 +70,15 @@ class BatchProducer:
     MessageId (or to the error that says why it was not sent). A queue's buffer goes out when
     it is full, after its batch interval or idle timeout, or on :meth:`flush`.
 
-    Every keyword from ``default_batch_interval`` to ``always_offload`` is a setting: a field
+    Every keyword from ``default_batch_interval`` to ``transport`` is a setting: a field
     of :class:`~sqsobs.producer.ProducerSettings`, which documents its environment variable,
     default and bounds (an argument wins over the environment, the environment over the
     default). The other arguments are objects:
 
     - ``client``: a boto3 SQS client (thread-safe); by default sqsobs builds one with botocore's
       retries and parameter validation off (sqsobs retries and validates itself) and 5 s / 10 s
-      connect / read timeouts;
+      connect / read timeouts; with ``transport="lean"`` it is wrapped, its credentials,
+      endpoint and config reused;
     - ``on_failure``: called with a :class:`~sqsobs.producer.FailedMessage` for every message
       never delivered (its exceptions are logged, not raised);
     - ``queue_url_resolver``: turns a queue key into a URL (default: the key if it is a URL,
@@ -119,6 +121,7 @@ class BatchProducer:
         large_payload_bucket: str | None = None,
         large_payload_threshold_bytes: int | None = None,
         always_offload: bool | None = None,
+        transport: str | None = None,
         on_failure: OnFailure | None = None,
         queue_url_resolver: Callable[[str], str] | None = None,
         tracer_provider: TracerProvider | None = None,
@@ -128,7 +131,9 @@ class BatchProducer:
         # The settings keywords are passed on by name (a test keeps them equal to the fields).
         self.settings = ProducerSettings.resolve(**ProducerSettings.pick(locals()))
         self._owns_client = client is None
-        self._client = client if client is not None else self._build_client()
+        self._client = with_transport(
+            client if client is not None else self._build_client(), self.settings.transport
+        )
         self._url_resolver = queue_url_resolver
         self._tracer = get_tracer(tracer_provider)
         self._instruments = get_instruments(meter_provider)
@@ -154,7 +159,7 @@ class BatchProducer:
 
     @property
     def client(self) -> Any:
-        """The boto3 SQS client this producer sends with."""
+        """The SQS client this producer sends with (boto3's, or its lean wrapper)."""
         return self._client
 
     @property

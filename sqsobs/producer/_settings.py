@@ -22,6 +22,7 @@ from typing import Any
 
 from sqsobs._settings import resolve as resolve_dataclass
 from sqsobs._settings import setting
+from sqsobs._transport import TRANSPORT_DOC, TRANSPORTS
 from sqsobs.errors import ConfigError
 from sqsobs.limits import (
     MAX_BATCH_ENTRIES,
@@ -192,6 +193,7 @@ class ProducerSettings:
         env="SQSOBS_ALWAYS_OFFLOAD",
         doc="with a bucket, store every payload in S3, whatever its size",
     )
+    transport: str = setting("boto3", env="SQSOBS_TRANSPORT", choices=TRANSPORTS, doc=TRANSPORT_DOC)
 
     @classmethod
     def resolve(
