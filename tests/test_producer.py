@@ -60,6 +60,9 @@ def _drain_all(make_client: Any, urls: list[str]) -> dict[str, list[dict[str, An
     return result
 
 
+# A hang guard, not a speed check: 10,000 messages through moto take 30 s on a quiet machine and
+# up to 3 times that when the machine is shared.
+@pytest.mark.timeout(300)
 def test_10000_messages_3_queues_8_threads_arrive_exactly_once(
     make_client: Any, make_queue: Any
 ) -> None:

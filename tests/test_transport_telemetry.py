@@ -72,10 +72,20 @@ def _round(endpoint_url: str, queue_url: str, transport: str, otel: Any) -> tupl
         return BatchResult(failed_receipt_handles=[])
 
     sqs = SqsCalls(_client(endpoint_url))  # counts deletes with after-call hooks: both emit them
+    # visibility_secs=10: a first receive asks for no less (IDLE_RECEIVE_VISIBILITY_SECONDS), so
+    # no heartbeat races the delete, whose outcome would depend on timing, not on the transport.
     listener = Listener(
-        handler, queue_url=queue_url, client=sqs.client, transport=transport,
-        mode="batch", wait_time=1, idle_sleep_max=0.0, worker_threads=1, poller_threads=1,
-    )  # fmt: skip
+        handler,
+        queue_url=queue_url,
+        client=sqs.client,
+        transport=transport,
+        mode="batch",
+        wait_time=1,
+        idle_sleep_max=0.0,
+        worker_threads=1,
+        poller_threads=1,
+        visibility_secs=10,
+    )
     with listener:
         assert wait_for(lambda: sqs.deleted >= MESSAGES, 15)
     assert sorted(handled) == sorted(f"message {i}" for i in range(MESSAGES))

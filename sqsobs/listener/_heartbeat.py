@@ -35,7 +35,7 @@ from typing import Any
 
 from sqsobs.errors import SqsError
 from sqsobs.limits import MAX_VISIBILITY_TIMEOUT_SECONDS
-from sqsobs.listener._calls import change_visibility_batch, chunks
+from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, chunks
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.telemetry import OP_HEARTBEAT, error_type
@@ -217,30 +217,39 @@ class Heartbeat:
             with self._lock:
                 self._extending.difference_update(handles)
 
+    def _settle_outcome(
+        self, outcome: BatchOutcome, sent_at: float, seconds: dict[str, int]
+    ) -> BatchOutcome:
+        """Book the answer; return it without the entries of messages settled during the call.
+
+        Those failed because they were deleted or released meanwhile (the acker never waits for
+        a heartbeat call): not a failure of the heartbeat, neither on its span nor counted.
+        """
+        with self._lock:
+            for handle in outcome.succeeded:
+                held = self._held.get(handle)
+                if held is not None:
+                    held.visible_until = sent_at + seconds[handle]
+            failed = {h: f for h, f in outcome.failed.items() if h in self._held}
+            for handle, (_code, retryable) in failed.items():
+                if not retryable:
+                    # The handle is gone (deleted, expired, re-received): nothing left to hold.
+                    self._held.pop(handle, None)
+        return BatchOutcome(succeeded=outcome.succeeded, failed=failed)
+
     def _call(self, batch: list[tuple[str, int]]) -> bool:
         sent_at = self._clock()
         try:
             with self._telemetry.call_span(OP_HEARTBEAT, len(batch)) as span:
                 outcome = change_visibility_batch(self._client, self._queue_url, batch)
+                outcome = self._settle_outcome(outcome, sent_at, dict(batch))
                 self._telemetry.call_result(span, OP_HEARTBEAT, outcome)
         except SqsError as error:
             kind = error_type(error)
             self._telemetry.heartbeats(len(batch), kind)
             logger.warning("heartbeat call on %s failed (%s); retrying", self._queue_url, kind)
             return True
-        seconds = dict(batch)
-        with self._lock:
-            for handle in outcome.succeeded:
-                held = self._held.get(handle)
-                if held is not None:
-                    held.visible_until = sent_at + seconds[handle]
-            # Entries of messages settled during the call failed because they were deleted or
-            # released meanwhile: not a failure of the heartbeat.
-            failed = {h: f for h, f in outcome.failed.items() if h in self._held}
-            for handle, (_code, retryable) in failed.items():
-                if not retryable:
-                    # The handle is gone (deleted, expired, re-received): nothing left to hold.
-                    self._held.pop(handle, None)
+        failed = outcome.failed
         self._telemetry.heartbeats(len(outcome.succeeded))
         for code, _ in failed.values():
             self._telemetry.heartbeats(1, code)
