@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -235,7 +236,7 @@ class Heartbeat:
                 if not retryable:
                     # The handle is gone (deleted, expired, re-received): nothing left to hold.
                     self._held.pop(handle, None)
-        return BatchOutcome(succeeded=outcome.succeeded, failed=failed)
+        return dataclasses.replace(outcome, failed=failed)
 
     def _call(self, batch: list[tuple[str, int]]) -> bool:
         sent_at = self._clock()
