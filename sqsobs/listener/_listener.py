@@ -99,6 +99,9 @@ class Listener:
         delete_linger_seconds: float | None = None,
         trace_empty_receives: bool | None = None,
         max_prefetch: int | None = None,
+        backlog_metrics: bool | None = None,
+        backlog_interval_seconds: float | None = None,
+        ecs_task_protection: bool | None = None,
         name: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:

@@ -101,6 +101,9 @@ def sqs_listener(
     trace_empty_receives: bool | None = None,
     delete_linger_seconds: float | None = None,
     max_prefetch: int | None = None,
+    backlog_metrics: bool | None = None,
+    backlog_interval_seconds: float | None = None,
+    ecs_task_protection: bool | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 
