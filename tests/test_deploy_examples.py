@@ -81,9 +81,9 @@ def template() -> dict[str, Any]:
 def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
     require_module("cfnlint")
     ignore = ["--ignore-checks", *IGNORED_CFN_RULES] if IGNORED_CFN_RULES else []
+    command = [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable"]
     return subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *ignore,
-         "--", str(path)],  # fmt: skip
+        [*command, *ignore, "--", str(path)],
         capture_output=True,
         text=True,
         timeout=300,
