@@ -239,6 +239,19 @@ def fast_protection(monkeypatch: pytest.MonkeyPatch, agent: FakeAgent) -> FakeAg
     return agent
 
 
+def protected_listener(handle: Any, queue_url: str, client: Any) -> Listener:
+    """A per-message listener with ecs_task_protection on (use it as a context manager)."""
+    return Listener(
+        handle,
+        queue_url=queue_url,
+        mode="per_message",
+        wait_time=1,
+        idle_sleep_max=0.0,
+        ecs_task_protection=True,
+        client=client,
+    )
+
+
 def _updates(otel: Any, queue: str, request: str, error: str | None = None) -> float:
     attributes = {"messaging.destination.name": queue, "sqsobs.protection.request": request}
     points = otel.points(TASK_PROTECTION_UPDATES.name, **attributes)
@@ -258,15 +271,7 @@ def test_a_listener_keeps_its_task_protected_while_a_handler_runs(
         return True
 
     sqs = SqsCalls(make_client())
-    with Listener(
-        handle,
-        queue_url=queue_url,
-        mode="per_message",
-        wait_time=1,
-        idle_sleep_max=0.0,
-        ecs_task_protection=True,
-        client=sqs.client,
-    ):
+    with protected_listener(handle, queue_url, sqs.client):
         assert started.wait(10)
         assert wait_for(lambda: agent.protected, timeout=3)
         assert agent.bodies()[0] == {"ProtectionEnabled": True, "ExpiresInMinutes": 5}
@@ -298,18 +303,7 @@ def test_a_failing_or_hanging_agent_never_holds_a_handler(
 
     sqs = SqsCalls(make_client())
     began = time.monotonic()
-    with (
-        caplog.at_level(logging.WARNING),
-        Listener(
-            handle,
-            queue_url=queue_url,
-            mode="per_message",
-            wait_time=1,
-            idle_sleep_max=0.0,
-            ecs_task_protection=True,
-            client=sqs.client,
-        ),
-    ):
+    with caplog.at_level(logging.WARNING), protected_listener(handle, queue_url, sqs.client):
         assert wait_for(lambda: sqs.deleted == 5, timeout=10)
         handled_in = max(took) - began
         assert wait_for(lambda: _updates(otel, queue_name, "protect", "ServerException"), 6)
