@@ -285,6 +285,29 @@ def test_a_listener_keeps_its_task_protected_while_a_handler_runs(
     assert _updates(otel, queue_name, "unprotect") == 1
 
 
+def test_the_last_listener_out_drops_the_protection_and_counts_it(
+    fast_protection: FakeAgent, make_client: Any, sqs_client: Any, queue_url: str, otel: Any
+) -> None:
+    agent, queue_name = fast_protection, queue_url.rsplit("/", 1)[-1]
+    send_bodies(sqs_client, queue_url, ["m"])
+    started, release = threading.Event(), threading.Event()
+
+    def handle(message: SqsMessage) -> bool:
+        started.set()
+        release.wait(10)
+        return True
+
+    listener = protected_listener(handle, queue_url, make_client()).start()
+    assert started.wait(10)
+    assert wait_for(lambda: agent.protected, timeout=3)
+    listener.request_stop()
+    release.set()  # the handler ends inside the drain: no time to go idle before the stop
+    assert listener.join(10)
+    assert not agent.protected  # dropped by the last listener out
+    assert agent.enabled_history() == [True, False]
+    assert _updates(otel, queue_name, "unprotect") == 1
+
+
 def test_a_failing_or_hanging_agent_never_holds_a_handler(
     fast_protection: FakeAgent,
     make_client: Any,

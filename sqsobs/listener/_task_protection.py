@@ -95,6 +95,7 @@ class TaskProtection:
         self._clock = clock
         self._lock = threading.Lock()
         self._sources: dict[int, _Source] = {}
+        self._departed: list[_Source] = []  # the last source removed: counts the final call
         self._wake = threading.Event()
         self._started = False  # a handler started since the last look (it may be done already)
         self._stopping = False
@@ -122,7 +123,9 @@ class TaskProtection:
     def remove(self, owner: object) -> int:
         """Stop watching ``owner``; return how many sources are left."""
         with self._lock:
-            self._sources.pop(id(owner), None)
+            source = self._sources.pop(id(owner), None)
+            if source is not None and not self._sources:
+                self._departed = [source]
             return len(self._sources)
 
     def handler_started(self) -> None:
@@ -201,7 +204,7 @@ class TaskProtection:
 
     def _report(self, request: str, answer: Answer) -> None:
         with self._lock:
-            sources = list(self._sources.values())
+            sources = list(self._sources.values()) or list(self._departed)
         for source in sources:
             try:
                 source.on_update(request, answer.error_type)
