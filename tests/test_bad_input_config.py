@@ -73,6 +73,9 @@ LISTENER_ENV: dict[str, list[str]] = {
     "IDLE_SLEEP_MAX": ["x", "-1", "nan"],
     "SHUTDOWN_TIMEOUT": ["x", "-1"],
     "MAX_PREFETCH": ["some", "-1", "11"],
+    "BACKLOG_METRICS": ["perhaps"],
+    "BACKLOG_INTERVAL": ["minute", "0", "3601"],
+    "ECS_TASK_PROTECTION": ["please"],
 }
 
 LISTENER_ARGS: dict[str, list[Any]] = {
@@ -96,6 +99,9 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "trace_empty_receives": ["yes", 1],
     "health_check_port": ["8080", -1, 65536, True, 1.5],
     "max_prefetch": [-1, 11, "5"],
+    "backlog_metrics": ["yes", 1],
+    "backlog_interval_seconds": [0, 0.5, 3601, "60"],
+    "ecs_task_protection": ["yes", 1],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "name", "environ"}
