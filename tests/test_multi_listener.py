@@ -34,7 +34,7 @@ from tests.listener_support import queue_counts, send_bodies
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = int(os.environ.get("SQSOBS_MULTI_MESSAGES", "3000"))
 PROCESSES = 3
-VISIBILITY_SECONDS = 60
+VISIBILITY_SECONDS = 300  # longer than any run: a duplicate would be a bug
 SHUTDOWN_SECONDS = 10
 #: "Within about a second": how long after SIGTERM the last of the stopped process's unstarted
 #: messages may start in another process (measured ~0.1-0.5 s; a loaded machine gets slack).
