@@ -89,7 +89,7 @@ def record_catalog(queue: str) -> None:
             inst.counter(spec).add(3, attrs)
         elif spec.kind == "updown_counter":
             inst.updown(spec).add(2, attrs)
-        elif spec.kind == "observable_updown_counter":
+        elif spec.kind in ("observable_updown_counter", "observable_gauge"):
             inst.observe(spec, _READ_ALWAYS, lambda _, attrs=attrs: [(2, attrs)])
         else:
             inst.histogram(spec).record(0.3, attrs)

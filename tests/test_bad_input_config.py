@@ -86,6 +86,9 @@ LISTENER_ENV: dict[str, list[str]] = {
     "MAX_PREFETCH": ["some", "-1", "11"],
     "SQSOBS_DELETE_LARGE_PAYLOADS": ["sometimes"],
     "SQSOBS_TRANSPORT": ["crt", "LEAN"],
+    "BACKLOG_METRICS": ["perhaps"],
+    "BACKLOG_INTERVAL": ["minute", "0", "3601"],
+    "ECS_TASK_PROTECTION": ["please"],
 }
 
 LISTENER_ARGS: dict[str, list[Any]] = {
@@ -111,6 +114,9 @@ LISTENER_ARGS: dict[str, list[Any]] = {
     "max_prefetch": [-1, 11, "5"],
     "delete_large_payloads": ["no", 0],
     "transport": ["botocore", 0],
+    "backlog_metrics": ["yes", 1],
+    "backlog_interval_seconds": [0, 0.5, 3601, "60"],
+    "ecs_task_protection": ["yes", 1],
 }
 #: Listener parameters that are objects or labels, not settings.
 LISTENER_OBJECTS = {"self", "handler", "client", "s3_client", "name", "environ"}

@@ -203,3 +203,17 @@ def test_latency_scenario_records_time_in_buffer(null_sqs: NullSQS) -> None:
     # Ten messages 50 ms apart fill a batch: the first waited about 450 ms, none more than
     # the batch interval.
     assert 0 < trickle["p50_ms"] <= trickle["max_ms"] <= trickle["batch_interval_seconds"] * 1e3
+
+
+def test_scaling_runs_listener_processes_side_by_side(null_sqs: NullSQS) -> None:
+    from benchmarks import scaling
+
+    runs = [scaling.run_once(null_sqs, "batch", count, 200) for count in (1, 2)]
+    assert [sum(run.handled) for run in runs] == [200, 200]
+    assert all(len(run.handled) == run.processes for run in runs)
+    assert all(run.client_cpu_seconds > 0 and run.seconds > 0 for run in runs)
+    rows = scaling.summarise(runs)
+    assert [(r["processes"], r["all_handled"]) for r in rows] == [(1, True), (2, True)]
+    assert rows[0]["speedup"] == 1.0
+    table = scaling.markdown(rows)
+    assert "| batch | 2 | 200 |" in table

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
-from opentelemetry.sdk.metrics.export import Histogram, Sum
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 from opentelemetry.trace import SpanKind, StatusCode
 
 from sqsobs.errors import QueueDoesNotExist, Throttled
@@ -166,7 +166,7 @@ def test_instruments_record_with_catalog_name_kind_unit_buckets_and_attributes(o
         elif spec.kind == "updown_counter":
             inst.updown(spec).add(5, attrs)
             inst.updown(spec).add(-1, attrs)
-        elif spec.kind == "observable_updown_counter":
+        elif spec.kind in ("observable_updown_counter", "observable_gauge"):
             inst.observe(spec, owners, lambda _, attrs=attrs: [(4, attrs)])
         else:
             inst.histogram(spec).record(0.02, attrs)
@@ -188,6 +188,10 @@ def test_instruments_record_with_catalog_name_kind_unit_buckets_and_attributes(o
             assert isinstance(metric.data, Histogram)
             assert tuple(point.explicit_bounds) == spec.buckets
             assert point.count == 1
+        elif spec.kind == "observable_gauge":
+            # A gauge everywhere: never a cumulative sum (EMF would turn that into deltas).
+            assert isinstance(metric.data, Gauge)
+            assert point.value == 4
         else:
             assert isinstance(metric.data, Sum)
             assert metric.data.is_monotonic is (spec.kind == "counter")

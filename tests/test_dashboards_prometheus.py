@@ -188,7 +188,15 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 
 @pytest.fixture
-def workloads(sqs_server: Any, queue_url: str) -> Iterator[dict[str, Workload]]:
+def workloads(
+    sqs_server: Any, queue_url: str, make_queue: Any, sqs_client: Any
+) -> Iterator[dict[str, Workload]]:
+    # A dead-letter queue for the backlog panels (no message fails often enough to reach it).
+    dlq_arn = sqs_client.get_queue_attributes(
+        QueueUrl=make_queue("-dlq"), AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "10"})
+    sqs_client.set_queue_attributes(QueueUrl=queue_url, Attributes={"RedrivePolicy": policy})
     started: dict[str, Workload] = {}
     try:
         for role in ("producer", "consumer"):
@@ -243,6 +251,14 @@ def test_every_panel_returns_data_from_a_real_prometheus(
             check_variables(prometheus, board, queue)
         assert checked >= 51
         assert empty == [], "panels with no data:\n" + "\n".join(empty)
+        # The recording rules autoscalers query (KEDA's prometheus trigger) have data too.
+        from sqsobs.cli._promql import RECORDING_RULES
+
+        for record in RECORDING_RULES:
+            series = prometheus.query_range(
+                f'{record}{{messaging_destination_name="{queue}"}}', started - 2, ended
+            )
+            assert has_data(series), record
         # The stack's rules load with the same configuration.
         assert prometheus.rules_loaded() >= 13
     finally:
@@ -334,9 +350,13 @@ def _consumer(endpoint: str, queue_url: str) -> None:
     from botocore.config import Config
 
     from sqsobs import Listener, SqsMessage
+    from tests.ecs_agent import FakeAgent
     from tests.faultproxy import Fault, FaultProxy
 
     _serve_metrics("consumer")
+    # The ECS agent's task-protection endpoint, for the protection panel.
+    agent = FakeAgent()
+    os.environ["ECS_AGENT_URI"] = agent.uri
 
     def handle(message: SqsMessage) -> bool:
         data = message.json
@@ -370,6 +390,9 @@ def _consumer(endpoint: str, queue_url: str) -> None:
             max_extend=3,
             client=client,
             s3_client=boto3.session.Session().client("s3", endpoint_url=endpoint),
+            backlog_metrics=True,
+            backlog_interval_seconds=1,
+            ecs_task_protection=True,
         ):
             sys.stdin.read()
 

@@ -109,6 +109,8 @@ def test_environment_variables_and_defaults_are_unchanged() -> None:
         "retry_backoff_base": 30, "retry_backoff_max": 600, "health_check_port": None,
         "trace_empty_receives": False, "max_prefetch": 10, "delete_linger_seconds": 0.05,
         "delete_large_payloads": True, "transport": "boto3",
+        # Running at scale (issue 12): both opt-in.
+        "backlog_metrics": False, "backlog_interval_seconds": 60.0, "ecs_task_protection": False,
     }  # fmt: skip
     # Changed on purpose (issue 11.12): 25 s of drain fits ECS's and Kubernetes' 30 s default.
     env = {"POLLER_THREADS": "3", "WORKER_THREADS": "3", "SHUTDOWN_TIMEOUT": "7"}

@@ -293,6 +293,10 @@ def test_otlp_http_exports_reach_a_loopback_receiver(otlp_receiver: _Receiver) -
             assert data == "histogram"
             point = metric.histogram.data_points[0]
             assert list(point.explicit_bounds) == list(spec.buckets or ())
+        elif spec.kind == "observable_gauge":
+            # A gauge on the wire: the EMF exporter would turn a cumulative sum into deltas.
+            assert data == "gauge"
+            point = metric.gauge.data_points[0]
         else:
             assert data == "sum"
             assert metric.sum.is_monotonic is (spec.kind == "counter")

@@ -1,7 +1,8 @@
 """The Overview's "On call" row: what an engineer paged about a queue service looks at first.
 
 Is a queue falling behind (messages sent minus messages processed), which SQS calls fail, can
-the listeners receive and delete, do traces still join up, do handlers outlive ``max_extend``.
+the listeners receive and delete, do traces still join up, do handlers outlive ``max_extend``,
+are the listeners saturated, does the dead-letter queue fill up.
 Every panel has a matching alert in ``dashboards/prometheus/alerts.yml``.
 
 Example::
@@ -24,6 +25,7 @@ from sqsobs.cli._promql import (
     per_queue,
     rate,
 )
+from sqsobs.cli._scaling import dead_letter_panel, utilization_panel
 from sqsobs.telemetry import catalog as c
 
 __all__ = ["on_call_panels"]
@@ -46,7 +48,7 @@ def _errors(spec: c.MetricSpec, title: str, description: str, where: str = "") -
 
 
 def on_call_panels() -> tuple[PanelDef, ...]:
-    """The row's six panels, in the order they are read."""
+    """The row's eight panels, in the order they are read."""
     by_operation = (QUEUE, OPERATION, ERROR)
     return (
         PanelDef(
@@ -97,4 +99,6 @@ def on_call_panels() -> tuple[PanelDef, ...]:
             (Query(rate(c.MAX_EXTEND_EXCEEDED), per_queue()),),
             width=_WIDTH,
         ),
+        utilization_panel(width=_WIDTH),
+        dead_letter_panel(width=_WIDTH),
     )

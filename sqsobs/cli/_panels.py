@@ -32,6 +32,7 @@ from sqsobs.cli._promql import (
     selector,
     unit,
 )
+from sqsobs.cli._scaling import capacity_panels
 from sqsobs.telemetry import OP_DELETE, OP_HEARTBEAT, OP_RECEIVE, OP_RELEASE, OP_SEND
 from sqsobs.telemetry import catalog as c
 
@@ -223,7 +224,13 @@ def _listener() -> DashboardDef:
         "sqsobs-listener",
         "sqsobs / Listener",
         "The listener: what it receives, how handlers do, how long messages waited.",
-        (("Flow", flow), ("Handling", handling), ("SQS calls", calls), ("Large messages", large)),
+        (
+            ("Flow", flow),
+            ("Handling", handling),
+            ("Capacity and backlog", capacity_panels()),
+            ("SQS calls", calls),
+            ("Large messages", large),
+        ),
     )
 
 

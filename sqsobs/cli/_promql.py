@@ -18,24 +18,34 @@ from dataclasses import dataclass
 from sqsobs.telemetry import catalog as c
 
 __all__ = [
+    "BACKLOG_PER_WORKER",
+    "DLQ",
     "ERROR",
     "FAILED",
     "OK",
     "OPERATION",
     "PROPAGATION_REASON",
+    "PROTECTION_REQUEST",
     "QUEUE",
+    "QUEUE_STATE",
     "REASON",
+    "RECORDING_RULES",
     "SERVICE_LABEL",
+    "VISIBLE",
+    "WORKER_UTILIZATION",
     "Query",
+    "backlog_per_worker",
     "gauge",
     "mean",
     "per_queue",
     "percentiles",
     "quantile",
+    "queue_gauge",
     "rate",
     "ratio",
     "selector",
     "unit",
+    "worker_utilization",
 ]
 
 #: The label that names the service: Prometheus' scrape ``job``.
@@ -47,6 +57,11 @@ ERROR = c.prometheus_label(c.ATTR_ERROR_TYPE)
 OPERATION = c.prometheus_label(c.ATTR_OPERATION_NAME)
 REASON = c.prometheus_label(c.ATTR_FLUSH_REASON)
 PROPAGATION_REASON = c.prometheus_label(c.ATTR_PROPAGATION_REASON)
+QUEUE_STATE = c.prometheus_label(c.ATTR_QUEUE_STATE)
+DLQ = c.prometheus_label(c.ATTR_DLQ_NAME)
+PROTECTION_REQUEST = c.prometheus_label(c.ATTR_PROTECTION_REQUEST)
+#: Messages waiting to be received: SQS's ApproximateNumberOfMessages.
+VISIBLE = f'{QUEUE_STATE}="visible"'
 #: Series of calls that succeeded (no ``error.type``).
 OK = f'{ERROR}=""'
 #: Series of calls that failed.
@@ -63,9 +78,13 @@ class Query:
     legend: str
 
 
-def selector(extra: str = "") -> str:
-    """The label selector of the chosen services and queues, plus ``extra`` matchers."""
-    return "{" + _SCOPE + (f",{extra}" if extra else "") + "}"
+def selector(extra: str = "", *, scoped: bool = True) -> str:
+    """The label selector of the chosen services and queues, plus ``extra`` matchers.
+
+    ``scoped=False``: no dashboard variables (for recording rules and autoscalers).
+    """
+    matchers = [m for m in (_SCOPE if scoped else "", extra) if m]
+    return "{" + ",".join(matchers) + "}" if matchers else ""
 
 
 def rate(spec: c.MetricSpec, *, by: tuple[str, ...] = (QUEUE,), where: str = "") -> str:
@@ -95,6 +114,40 @@ def mean(spec: c.MetricSpec, *, by: tuple[str, ...] = (QUEUE,), where: str = "")
 def gauge(spec: c.MetricSpec) -> str:
     """An up-down counter's current value per queue."""
     return f"sum by ({QUEUE}) ({spec.prometheus_name}{selector()})"
+
+
+def queue_gauge(
+    spec: c.MetricSpec, *, by: tuple[str, ...] = (QUEUE,), where: str = "", scoped: bool = True
+) -> str:
+    """A gauge every instance reports alike (a queue's backlog): the largest, by ``by``."""
+    return f"max by ({', '.join(by)}) ({spec.prometheus_name}{selector(where, scoped=scoped)})"
+
+
+def backlog_per_worker(*, scoped: bool = True) -> str:
+    """Messages waiting per worker slot across every instance on the queue.
+
+    The visible messages of the queue (read by any instance with ``backlog_metrics``) over the
+    sum of the instances' ``worker_threads``: what KEDA and ECS target tracking scale on.
+    """
+    slots = f"{c.WORKERS_SLOTS.prometheus_name}{selector(scoped=scoped)}"
+    backlog = queue_gauge(c.QUEUE_MESSAGES, where=VISIBLE, scoped=scoped)
+    return f"{backlog} / sum by ({QUEUE}) ({slots})"
+
+
+def worker_utilization(*, scoped: bool = True) -> str:
+    """The instances' mean utilisation on the queue, as a ratio (0-1)."""
+    busy = f"{c.WORKERS_UTILIZATION.prometheus_name}{selector(scoped=scoped)}"
+    return f"avg by ({QUEUE}) ({busy}) / 100"
+
+
+#: The names of the recording rules in ``dashboards/prometheus/recording.yml``.
+BACKLOG_PER_WORKER = "queue:sqsobs_backlog_per_worker:ratio"
+WORKER_UTILIZATION = "queue:sqsobs_worker_utilization:ratio"
+#: Recording rule name -> expression (``tests/test_alerts.py`` holds the file to these).
+RECORDING_RULES = {
+    BACKLOG_PER_WORKER: backlog_per_worker(scoped=False),
+    WORKER_UTILIZATION: worker_utilization(scoped=False),
+}
 
 
 def ratio(failed: c.MetricSpec, total: c.MetricSpec, total_where: str = "") -> str:

@@ -42,6 +42,7 @@ from sqsobs.listener._payloads import PayloadFetcher
 from sqsobs.listener._poller import Poller
 from sqsobs.listener._prefetch import PrefetchBound
 from sqsobs.listener._runner import HandlerRunner
+from sqsobs.listener._scale import ScaleHooks
 from sqsobs.listener._settings import ListenerSettings
 from sqsobs.listener._stats import ListenerStats
 from sqsobs.listener._telemetry import ListenerTelemetry
@@ -131,7 +132,13 @@ class Engine:
                 most=settings.max_prefetch,
                 visibility_secs=settings.visibility_secs,
             )
-        self.pool = WorkerPool(settings.worker_threads, stopping=stop.is_set, prefetch=prefetch)
+        self.scale = ScaleHooks(settings, queue_url=queue_url, client=client, owner=self)
+        self.pool = WorkerPool(
+            settings.worker_threads,
+            stopping=stop.is_set,
+            prefetch=prefetch,
+            on_start=self.scale.on_start,
+        )
         self.poller = Poller(
             client=poll_client if poll_client is not None else client,
             queue_url=queue_url,
@@ -148,6 +155,8 @@ class Engine:
         """Start every thread, named ``sqsobs-{queue}-{part}``."""
         tag = f"sqsobs-{self.name}"
         self.telemetry.observe_inflight(self.heartbeat)
+        self.telemetry.observe_capacity(self.pool)
+        self.scale.start(self.pool.busy)
         self.heartbeat.start(f"{tag}-heartbeat")
         self.acker.start(f"{tag}-acker")
         if self.loop is not None:
@@ -190,6 +199,7 @@ class Engine:
         last = min(_THREAD_STOP_SECONDS, max(0.0, deadline - time.monotonic()))
         self.heartbeat.stop(last)
         self.telemetry.stop_observing()
+        self.scale.stop(max(0.0, deadline - time.monotonic()))
         if self.loop is not None:
             self.loop.stop(last)
         return finished and flushed

@@ -104,6 +104,9 @@ def sqs_listener(
     delete_large_payloads: bool | None = None,
     s3_client: Any = None,
     transport: str | None = None,
+    backlog_metrics: bool | None = None,
+    backlog_interval_seconds: float | None = None,
+    ecs_task_protection: bool | None = None,
 ) -> Callable[[F], F]:
     """Register the decorated function as the handler of a queue; return it unchanged.
 

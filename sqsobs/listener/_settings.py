@@ -4,7 +4,8 @@
 :meth:`ListenerSettings.resolve` all take exactly its fields. The environment variables are
 sqs-fargate-listener's (``QUEUE_URL``, ``WAIT_TIME``, ``BATCH_SIZE``, ``VISIBILITY_SECS``,
 ``MAX_EXTEND``, ``WORKER_THREADS``, ``IDLE_SLEEP_MAX``) plus ``POLLER_THREADS``,
-``SHUTDOWN_TIMEOUT`` and ``MAX_PREFETCH``. A bad value (not a number, outside SQS's range, a
+``SHUTDOWN_TIMEOUT``, ``MAX_PREFETCH``, ``BACKLOG_METRICS``, ``BACKLOG_INTERVAL`` and
+``ECS_TASK_PROTECTION``. A bad value (not a number, outside SQS's range, a
 malformed queue URL) raises :class:`~sqsobs.errors.ConfigError` naming the argument or variable,
 when the listener is built; for the arguments sqs-fargate-listener checked, in its words
 (``"batch_size must be between 1 and 10, got 11"``), so tests written for it still match.
@@ -239,6 +240,26 @@ class ListenerSettings:
         "object too; off: keep it (fan-out to several queues, a lifecycle rule expires it)",
     )
     transport: str = setting("boto3", env="SQSOBS_TRANSPORT", choices=TRANSPORTS, doc=TRANSPORT_DOC)
+    backlog_metrics: bool = setting(
+        False,
+        env="BACKLOG_METRICS",
+        doc="report the queue's backlog (`sqsobs.queue.messages`) and its dead-letter queue's "
+        "as gauges, read with GetQueueAttributes every `backlog_interval_seconds` (one reader "
+        "per process and queue)",
+    )
+    backlog_interval_seconds: float = setting(
+        60.0,
+        env="BACKLOG_INTERVAL",
+        minimum=1.0,
+        maximum=3600.0,
+        doc="seconds between two backlog reads (with `backlog_metrics`)",
+    )
+    ecs_task_protection: bool = setting(
+        False,
+        env="ECS_TASK_PROTECTION",
+        doc="on ECS: keep the task protected from scale-in while a handler runs, through the "
+        "agent's endpoint (`$ECS_AGENT_URI`); failures are logged and counted, never fatal",
+    )
 
     @property
     def fifo(self) -> bool:

@@ -27,6 +27,7 @@ from opentelemetry.trace import Link, Span, SpanContext
 
 from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.listener._calls import BatchOutcome
+from sqsobs.listener._capacity import HasCapacity, capacity_readings
 from sqsobs.listener._message import SqsMessage
 from sqsobs.telemetry import (
     ATTR_BATCH_COUNT,
@@ -92,6 +93,7 @@ class ListenerTelemetry:
         self._attrs: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
         self._span_attrs: dict[str, dict[str, Any]] = {}
         self._held: Held | None = None
+        self._pool: HasCapacity | None = None
 
     def attrs(
         self, spec: MetricSpec, operation: str | None = None, error: str | None = None
@@ -122,11 +124,21 @@ class ListenerTelemetry:
         self._held = held
         self._inst.observe(INFLIGHT, held, _inflight_reading(self._queue_attrs))
 
+    def observe_capacity(self, pool: HasCapacity) -> None:
+        """Report the pool's busy workers, slots, prefetched messages and utilisation."""
+        self._pool = pool
+        for spec, read in capacity_readings(self._queue_attrs).items():
+            self._inst.observe(spec, pool, read)
+
     def stop_observing(self) -> None:
-        """Stop reporting in-flight messages (the listener stopped)."""
+        """Stop reporting in-flight messages and capacity (the listener stopped)."""
         if self._held is not None:
             self._inst.forget(INFLIGHT, self._held)
             self._held = None
+        if self._pool is not None:
+            for spec in capacity_readings(self._queue_attrs):
+                self._inst.forget(spec, self._pool)
+            self._pool = None
 
     # --- receive ---------------------------------------------------------------------------
     def received(

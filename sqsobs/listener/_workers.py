@@ -8,8 +8,11 @@ A receive waits until it can ask for a full batch, unless a worker would otherwi
 is free, nothing waits for it and no other receive is on its way).
 
 On shutdown :meth:`WorkerPool.take_unstarted` empties the buffer (the caller releases those
-messages at once). A worker survives anything its job raises; a worker thread that dies anyway
-(an exception raised into it from outside) is logged and replaced.
+messages at once). :meth:`WorkerPool.capacity` reads busy workers, slots, waiting messages and
+the utilisation (:mod:`sqsobs.listener._capacity`); ``on_start`` is called (on the worker) before
+each handler run (the ECS task protection wakes on it). A worker survives anything its job
+raises; a worker thread that dies anyway (an exception raised into it from outside) is logged and
+replaced.
 
 Example::
 
@@ -32,6 +35,7 @@ from typing import NamedTuple
 
 from opentelemetry.trace import SpanContext
 
+from sqsobs.listener._capacity import BusyTime, Capacity
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._prefetch import PrefetchBound
 
@@ -60,10 +64,13 @@ class WorkerPool:
         *,
         stopping: Callable[[], bool],
         prefetch: PrefetchBound | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         self._size = size
         self._stopping = stopping
         self._prefetch = prefetch
+        self._on_start = on_start
+        self._busy = BusyTime(size)
         self._cond = threading.Condition()
         self._queued: deque[Job] = deque()
         self._running = 0
@@ -127,6 +134,17 @@ class WorkerPool:
         with self._cond:
             return len(self._queued)
 
+    def busy(self) -> int:
+        """Workers running a handler now."""
+        with self._cond:
+            return self._running
+
+    def capacity(self) -> Capacity:
+        """Busy workers, slots, messages waiting for a worker and the utilisation, now."""
+        with self._cond:
+            waiting = sum(len(job.messages) for job in self._queued)
+            return Capacity(self._running, self._size, waiting, self._busy.utilization())
+
     def _capacity(self) -> int:
         return self._size + (self._prefetch.limit() if self._prefetch is not None else 0)
 
@@ -167,6 +185,8 @@ class WorkerPool:
             job = self._next()
             if job is None:
                 return
+            if self._on_start is not None:
+                self._notify_start()
             started = time.perf_counter()
             try:
                 job.run(job.messages, job.receive)
@@ -175,6 +195,13 @@ class WorkerPool:
             finally:
                 self._finished(time.perf_counter() - started)
 
+    def _notify_start(self) -> None:
+        assert self._on_start is not None
+        try:
+            self._on_start()
+        except Exception:  # a notification never costs a message its handler
+            logger.exception("on_start hook failed in %s", threading.current_thread().name)
+
     def _next(self) -> Job | None:
         with self._cond:
             while not self._queued:
@@ -182,11 +209,13 @@ class WorkerPool:
                     return None
                 self._cond.wait()
             self._running += 1
+            self._busy.change(self._running)
             return self._queued.popleft()
 
     def _finished(self, seconds: float) -> None:
         with self._cond:
             self._running -= 1
+            self._busy.change(self._running)
             if self._prefetch is not None:
                 self._prefetch.observe(seconds)
             self._cond.notify_all()

@@ -2,8 +2,9 @@
 
 Only ``opentelemetry-api`` is used: with no SDK configured every instrument is a no-op; once
 :func:`sqsobs.configure_telemetry` (or the application) sets a MeterProvider, the API's proxy
-instruments start recording. Observable instruments (buffer depth, in flight) read their owners'
-real state at each collection; an owner is held weakly and read until it is forgotten.
+instruments start recording. Observable instruments (buffer depth, in flight, worker capacity,
+queue backlog) read their owners' real state at each collection; an owner is held weakly and read
+until it is forgotten.
 
 Example::
 
@@ -112,6 +113,11 @@ class Instruments:
             elif spec.kind == "observable_updown_counter":
                 observed = self._observed[spec.name] = _Observed()
                 meter.create_observable_up_down_counter(
+                    spec.name, callbacks=[observed], unit=spec.unit, description=spec.description
+                )
+            elif spec.kind == "observable_gauge":
+                observed = self._observed[spec.name] = _Observed()
+                meter.create_observable_gauge(
                     spec.name, callbacks=[observed], unit=spec.unit, description=spec.description
                 )
             else:

@@ -51,14 +51,19 @@ def prometheus_label(attribute: str) -> str:
 
 
 #: ``observable_updown_counter``: read from the real state at each collection (a gauge to
-#: Prometheus), never moved by deltas.
-Kind = Literal["counter", "updown_counter", "observable_updown_counter", "histogram"]
+#: Prometheus), never moved by deltas. ``observable_gauge``: the same for values that do not add
+#: up across instances (a queue's backlog, a ratio); exported as a gauge everywhere, where an
+#: up-down counter is a cumulative sum (which CloudWatch's EMF exporter turns into deltas).
+Kind = Literal[
+    "counter", "updown_counter", "observable_updown_counter", "observable_gauge", "histogram"
+]
 Side = Literal["producer", "listener", "both"]
 
 _PROMETHEUS_TYPES = {
     "counter": "counter",
     "updown_counter": "gauge",
     "observable_updown_counter": "gauge",
+    "observable_gauge": "gauge",
     "histogram": "histogram",
 }
 

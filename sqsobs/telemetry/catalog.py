@@ -16,12 +16,15 @@ from sqsobs.telemetry._metric_spec import MetricSpec, prometheus_label
 
 __all__ = [
     "ATTR_DESTINATION",
+    "ATTR_DLQ_NAME",
     "ATTR_ERROR_TYPE",
     "ATTR_FLUSH_REASON",
     "ATTR_OPERATION_NAME",
     "ATTR_OPERATION_TYPE",
     "ATTR_PROPAGATION_FIELD",
     "ATTR_PROPAGATION_REASON",
+    "ATTR_PROTECTION_REQUEST",
+    "ATTR_QUEUE_STATE",
     "ATTR_SERVER_ADDRESS",
     "ATTR_SERVER_PORT",
     "ATTR_SYSTEM",
@@ -32,6 +35,7 @@ __all__ = [
     "BUFFER_TIME",
     "CATALOG",
     "CONSUMED_MESSAGES",
+    "DEAD_LETTER_MESSAGES",
     "DELETES",
     "DURATION_BUCKETS_SECONDS",
     "EMPTY_RECEIVES",
@@ -53,11 +57,18 @@ __all__ = [
     "POLL_ERRORS",
     "PROCESS_DURATION",
     "POLL_DURATION",
+    "PREFETCHED",
     "PROPAGATION_SKIPPED",
+    "QUEUE_MESSAGES",
+    "QUEUE_STATES",
     "RECEIVE_COUNT",
     "RETRIES",
     "SENT_MESSAGES",
     "SYSTEM",
+    "TASK_PROTECTION_UPDATES",
+    "WORKERS_BUSY",
+    "WORKERS_SLOTS",
+    "WORKERS_UTILIZATION",
     "by_name",
     "markdown_table",
     "prometheus_label",
@@ -81,6 +92,16 @@ ATTR_PROPAGATION_REASON = "sqsobs.propagation.reason"
 #: The propagator field left out (``traceparent``, ``tracestate``, ``baggage`` ...; ``all`` when
 #: the propagator failed), or the one found malformed (``AWSTraceHeader`` too).
 ATTR_PROPAGATION_FIELD = "sqsobs.propagation.field"
+#: Which of a queue's messages a backlog gauge counts: one of :data:`QUEUE_STATES`.
+ATTR_QUEUE_STATE = "sqsobs.queue.state"
+#: The dead-letter queue (from the listened queue's ``RedrivePolicy``) a gauge reads.
+ATTR_DLQ_NAME = "sqsobs.dlq.name"
+#: ``protect`` or ``unprotect``: what a call to the ECS agent's task-protection endpoint asked.
+ATTR_PROTECTION_REQUEST = "sqsobs.protection.request"
+
+#: ``sqsobs.queue.state`` values: SQS's ``ApproximateNumberOfMessages`` (visible, waiting to be
+#: received), ``...NotVisible`` (received, not yet deleted) and ``...Delayed``.
+QUEUE_STATES = ("visible", "not_visible", "delayed")
 
 #: Bucket boundaries the messaging semantic conventions advise for durations, in seconds.
 DURATION_BUCKETS_SECONDS: tuple[float, ...] = (
@@ -226,6 +247,55 @@ MAX_EXTEND_EXCEEDED = MetricSpec(
     _QUEUE, "listener",
 )  # fmt: skip
 
+TASK_PROTECTION_UPDATES = MetricSpec(
+    "sqsobs.listener.task_protection.updates", "counter", "{update}",
+    "Calls to the ECS agent's task scale-in protection endpoint (ecs_task_protection), by"
+    " sqsobs.protection.request; failed ones carry error.type (the agent's error code or failure"
+    " reason, http_<status>, or the exception).",
+    (*_QUEUE, ATTR_PROTECTION_REQUEST, ATTR_ERROR_TYPE), "listener",
+)  # fmt: skip
+
+# --- listener capacity: read from the worker pool at each collection ---------------------------
+WORKERS_BUSY = MetricSpec(
+    "sqsobs.listener.workers.busy", "observable_gauge", "{worker}",
+    "Workers running a handler now, per listener.",
+    _QUEUE, "listener",
+)  # fmt: skip
+WORKERS_SLOTS = MetricSpec(
+    "sqsobs.listener.workers.slots", "observable_gauge", "{worker}",
+    "Handlers a listener can run at once (its worker_threads); summed over instances, the"
+    " fleet's capacity.",
+    _QUEUE, "listener",
+)  # fmt: skip
+PREFETCHED = MetricSpec(
+    "sqsobs.listener.prefetched", "observable_gauge", "{message}",
+    "Received messages waiting for a free worker (the per-message prefetch; in batch mode a"
+    " batch between its receive and its worker).",
+    _QUEUE, "listener",
+)  # fmt: skip
+WORKERS_UTILIZATION = MetricSpec(
+    "sqsobs.listener.workers.utilization", "observable_gauge", "%",
+    "Share of the listener's worker time spent in handlers over the last minute (0-100), the"
+    " per-instance number for target tracking.",
+    _QUEUE, "listener",
+)  # fmt: skip
+
+# --- queue backlog: GetQueueAttributes every backlog_interval_seconds (backlog_metrics) --------
+QUEUE_MESSAGES = MetricSpec(
+    "sqsobs.queue.messages", "observable_gauge", "{message}",
+    "Messages on the listened queue as SQS counts them (approximately), by sqsobs.queue.state:"
+    " visible (the backlog), not_visible (in flight), delayed; every instance reports the same"
+    " queue, so aggregate with max.",
+    (*_QUEUE, ATTR_QUEUE_STATE), "listener",
+)  # fmt: skip
+DEAD_LETTER_MESSAGES = MetricSpec(
+    "sqsobs.queue.dead_letter.messages", "observable_gauge", "{message}",
+    "Messages on the listened queue's dead-letter queue (its RedrivePolicy), by"
+    " sqsobs.queue.state; messaging.destination.name is the listened queue, sqsobs.dlq.name the"
+    " dead-letter queue.",
+    (*_QUEUE, ATTR_DLQ_NAME, ATTR_QUEUE_STATE), "listener",
+)  # fmt: skip
+
 # --- both ------------------------------------------------------------------------------------
 PROPAGATION_SKIPPED = MetricSpec(
     "sqsobs.propagation.skipped", "counter", "{field}",
@@ -289,6 +359,13 @@ CATALOG: tuple[MetricSpec, ...] = (
     POLL_DURATION,
     POLL_ERRORS,
     MAX_EXTEND_EXCEEDED,
+    TASK_PROTECTION_UPDATES,
+    WORKERS_BUSY,
+    WORKERS_SLOTS,
+    PREFETCHED,
+    WORKERS_UTILIZATION,
+    QUEUE_MESSAGES,
+    DEAD_LETTER_MESSAGES,
     PROPAGATION_SKIPPED,
     PAYLOADS_OFFLOADED,
     PAYLOADS_OFFLOADED_BYTES,
