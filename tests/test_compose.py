@@ -9,6 +9,7 @@ service names agree across the files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -81,7 +82,10 @@ def test_docker_compose_config_when_installed() -> None:
     # Debian's docker-compose, when present, parses the file the way `docker compose` would.
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+        missing = "docker-compose is not installed (apt-get install docker-compose)"
+        if os.environ.get("CI"):  # .ci/run installs it: a missing one is a broken CI
+            pytest.fail(missing)
+        pytest.skip(missing)
     result = subprocess.run(
         [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         capture_output=True,
