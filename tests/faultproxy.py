@@ -2,9 +2,10 @@
 
 It sits between a boto3 client and the test server and, per request, can answer throttling or
 5xx errors itself, reset the connection before forwarding (the request never reached SQS) or after
-forwarding (SQS stored it, the client never hears: the ambiguous case), add latency, or stall; or
-forward and mark every failed batch entry of the answer ``SenderFault: false`` (``blame_server``,
-as LocalStack 4.13.1 answers ChangeMessageVisibilityBatch).
+forwarding (SQS stored it, the client never hears: the ambiguous case), add latency, stall, or
+stall and then reset (``stall_reset``: a server that went away mid-call); or forward and mark
+every failed batch entry of the answer ``SenderFault: false`` (``blame_server``, as LocalStack
+4.13.1 answers ChangeMessageVisibilityBatch).
 Faults target operations by name (the ``X-Amz-Target`` header) and apply with a probability
 and/or a fixed number of times. Sockets set TCP_NODELAY (without it each response stalls ~40 ms).
 
@@ -41,6 +42,7 @@ FaultKind = Literal[
     "reset_response",
     "latency",
     "stall",
+    "stall_reset",
     "blame_server",
 ]
 
@@ -120,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         elif fault.kind == "blame_server":
             self._relay(body, _blame_server)
+        elif fault.kind == "stall_reset":
+            proxy._stall(fault.seconds)  # then the connection dies: the server went away
+            self._reset()
         else:
             if fault.kind == "latency":
                 time.sleep(fault.seconds)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import logging
 import sys
 import threading
 import time
@@ -248,6 +249,33 @@ def test_stalled_heartbeat_calls_hold_back_neither_deletes_nor_failing_workers(
         assert seen.bodies[body] == 1, dict(seen.bodies)
     assert counts[0] + counts[1] <= 1  # only "fails" may be left
     assert listener.stats.succeeded == 3
+
+
+def test_a_receive_cut_by_the_shutdown_ends_its_poller_without_a_warning(
+    sqs_server: Any, make_client: Any, queue_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A long poll still on the wire when the listener stops is abandoned; when it then fails
+    # (the server or its container went away), the poller ends: no "retrying" warning, no retry.
+    with FaultProxy(sqs_server.endpoint_url) as proxy:
+        proxy.add(Fault("stall_reset", operations={"ReceiveMessage"}))
+        listener = Listener(
+            lambda message: True,
+            queue_url=queue_url,
+            mode="per_message",
+            client=make_client(endpoint_url=proxy.endpoint_url),
+            **FAST,
+        )
+        listener.start()
+        assert wait_for(lambda: proxy.count("ReceiveMessage", "stall_reset") >= 1, timeout=10)
+        assert listener.stop(timeout_seconds=5)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="sqsobs"):
+            proxy.release()
+            time.sleep(1.0)
+        receives = sum(proxy.count("ReceiveMessage", kind) for kind in ("stall_reset", "forwarded"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == []
+    assert receives == 1  # and no receive after the stop
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,21 @@ def test_dramatiq_app_sends_in_batches_and_the_worker_runs_them(sqs_server: Any)
     assert "worker ran 50 tasks" in out
 
 
+def test_large_messages_go_through_s3_and_their_objects_are_deleted(s3_client: Any) -> None:
+    # s3_client: the embedded server, which serves S3 on the SQS endpoint (the `local` extra).
+    sqs_server = type("Server", (), {"endpoint_url": s3_client.meta.endpoint_url})()
+    bucket = f"ex-payloads-{uuid.uuid4().hex[:8]}"
+    out = run_example(
+        "large_messages.py", sqs_server, timeout=180.0, SQSOBS_LARGE_PAYLOAD_BUCKET=bucket
+    )
+    for name, size in (("doc-2mib", "2,097,152"), ("doc-5mib", "5,242,880"),
+                       ("doc-10mib", "10,485,760")):  # fmt: skip
+        assert f"handled {name}: {size} bytes, via S3" in out, out
+    assert "handled small-1: 200 bytes, in the message" in out, out
+    assert "S3 objects left after the deletes: 0" in out, out
+    s3_client.delete_bucket(Bucket=bucket)  # fails unless the listener emptied it
+
+
 def test_traced_pair_keeps_one_trace_per_order(sqs_server: Any) -> None:
     out = run_example("traced_pair.py", sqs_server, "both", seconds=3.0)
     found = re.search(r"sent (\d+), handled (\d+), (\d+) in the producer's trace", out)

@@ -142,6 +142,9 @@ class Poller:
                 received, receive = self._receive(slots, idle)
                 jobs = self._dispatch(received, receive) if received else []
             except SqsError as error:
+                if self._stop.is_set():  # a poll abandoned at shutdown: nothing to retry
+                    logger.debug("receive on %s ended by the shutdown: %s", self._queue_url, error)
+                    break
                 failures += 1
                 self._poll_failed(error, failures)
                 continue
