@@ -261,8 +261,8 @@ def otel() -> OtelCapture:
 @pytest.fixture(scope="session")
 def s3_client(sqs_server: SqsServer) -> Any:
     """A boto3 S3 client on the test server (moto serves S3 on the SQS endpoint)."""
-    if sqs_server.kind != "moto":
-        pytest.skip("the S3 tests need the embedded server (moto serves S3 on its endpoint)")
+    if sqs_server.kind not in ("moto", "localstack"):
+        pytest.skip("the S3 tests need a server that serves S3 on its endpoint (moto, LocalStack)")
     return boto3.session.Session().client(
         "s3", endpoint_url=sqs_server.endpoint_url, region_name=REGION
     )

@@ -35,7 +35,7 @@ from botocore.config import Config
 LOCALSTACK_ENV = {
     "OVERRIDE_IN_DOCKER": "0",
     "SQS_ENDPOINT_STRATEGY": "path",
-    "SERVICES": "sqs",
+    "SERVICES": "sqs,s3,sns",
     "EAGER_SERVICE_LOADING": "1",
     "SKIP_SSL_CERT_DOWNLOAD": "1",
     "DISABLE_EVENTS": "1",

@@ -17,6 +17,7 @@ from sqsobs.listener._prefetch import PrefetchBound
 from sqsobs.types import SqsMessage
 from tests.helpers import wait_for
 from tests.listener_support import Recorder, SqsCalls, queue_counts, send_bodies
+from tests.servers import LOCALSTACK_FIFO_GROUP_REOPENED, skip_for
 
 FAST = {"wait_time": 1, "idle_sleep_max": 0.0}
 FIFO_FAST = {"wait_time": 0, "idle_sleep_max": 0.05}
@@ -191,8 +192,11 @@ def test_prefetched_messages_are_released_at_once_on_stop(
 
 
 def test_fifo_groups_stay_in_order_and_whole_with_prefetch(
-    sqs_client: Any, make_client: Any, make_queue: Any
+    sqs_client: Any, make_client: Any, make_queue: Any, sqs_server: Any
 ) -> None:
+    # b2 fails: the rest of its group is made visible again behind it, which LocalStack answers
+    # by handing out b3 and b4 while b2 is still in flight.
+    skip_for(sqs_server, LOCALSTACK_FIFO_GROUP_REOPENED)
     queue_url = make_queue(fifo=True, ContentBasedDeduplication="true", VisibilityTimeout=2)
     groups = ["a", "b", "c", "d"]
     for group in groups:

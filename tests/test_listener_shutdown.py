@@ -22,8 +22,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from tests.faultproxy import Fault, FaultProxy
 from tests.helpers import drain_queue, wait_for
 from tests.listener_support import events, queue_counts, send_bodies, start_app
 
@@ -170,3 +172,26 @@ def test_drain_fits_the_shutdown_timeout_with_deletes_flushed(
     # Both finished handlers were deleted before the exit; the endless one comes back later.
     assert queue_counts(sqs_client, queue_url) == (0, 1)
     assert drain_queue(sqs_client, queue_url) == []  # still invisible: nothing to take now
+
+
+def test_sigterm_while_the_listeners_start_drains_and_exits_0(
+    sqs_server: Any, queue_url: str, tmp_path: Path
+) -> None:
+    # A task stopped while it starts (a deploy replaced it, a scale-in picked it): the listener's
+    # start checks its queue (GetQueueAttributes), held 3 s here. SIGTERM then must not take
+    # Python's default action (exit -15, no drain) but stop the listeners once they run.
+    with FaultProxy(sqs_server.endpoint_url) as proxy:
+        proxy.add(Fault("latency", operations={"GetQueueAttributes"}, seconds=3.0, count=1))
+        app = start_app(SimpleNamespace(endpoint_url=proxy.endpoint_url), queue_url,
+                        tmp_path / "events.log")  # fmt: skip
+        try:
+            assert wait_for(lambda: proxy.count("GetQueueAttributes", "latency") == 1, timeout=30)
+            time.sleep(0.5)  # inside run_listeners(), the start held at the proxy
+            exited_after, out, err = _stop(app, timeout=30)
+        finally:
+            if app.poll() is None:
+                app.kill()
+    assert app.returncode == 0, err
+    assert exited_after < 10.0
+    (stats,) = json.loads(out.strip().splitlines()[-1])
+    assert stats["received"] == 0

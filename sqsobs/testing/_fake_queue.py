@@ -192,9 +192,8 @@ class FakeSQSQueue:
         """A :class:`~sqsobs.listener.Listener` on this queue, not started yet.
 
         ``options`` are the listener's settings. Here ``wait_time`` defaults to 0 and
-        ``idle_sleep_max`` to 0.02 (short polls, at most 20 ms apart), so ``stop()`` returns at
-        once: a listener waits out the long poll in progress when it stops (up to 20 s with the
-        defaults, on SQS as here).
+        ``idle_sleep_max`` to 0.02 (short polls, at most 20 ms apart), as a test wants: messages
+        sent during the test are picked up within milliseconds.
         """
         options = {"wait_time": 0, "idle_sleep_max": 0.02, **options}
         return Listener(handler, queue_url=self.queue_url, client=self.sqs, **options)
