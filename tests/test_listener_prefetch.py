@@ -124,7 +124,7 @@ def test_prefetched_messages_are_kept_invisible_by_the_heartbeat(
     with listener:
         assert wait_for(lambda: sqs.deleted == 1, timeout=10)  # "warm" timed a handler
         send_bodies(sqs_client, queue_url, bodies)
-        assert wait_for(lambda: listener.stats.received == 7, timeout=5)  # 1 runs, 5 wait
+        assert wait_for(lambda: listener.stats.received == 7, timeout=10)  # 1 runs, 5 wait
         stolen: list[str] = []
         while seen.total() < 7:  # meanwhile another consumer sees nothing
             got = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
