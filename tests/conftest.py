@@ -44,8 +44,9 @@ os.environ.pop("AWS_PROFILE", None)
 
 REGION = "us-east-1"
 
-#: What CI runs against its second server: producer, listener, FIFO, bad input, the README's
-#: and the seeds' examples, and the server conformance checks.
+#: What CI runs against its second server: producer, listener, prefetch, FIFO, bad input, the
+#: README's and the seeds' examples, the server conformance checks, FakeSQS's agreement with a
+#: real server, trace context (SNS too) and large payloads (LocalStack's S3).
 SECOND_SERVER_MODULES = frozenset(
     {
         "test_server_conformance.py",
@@ -60,6 +61,11 @@ SECOND_SERVER_MODULES = frozenset(
         "test_bad_input_consumer.py",
         "test_seed_producer.py",
         "test_seed_listener.py",
+        "test_listener_prefetch.py",
+        "test_testing_agreement.py",
+        "test_trace_context.py",
+        "test_large_payloads.py",
+        "test_large_payloads_interop.py",
     }
 )
 

@@ -138,6 +138,10 @@ def running_localstack(
             server.stop()
 
 
+#: Lines of LocalStack's log printed after a failed run.
+_LOG_TAIL_LINES = 80
+
+
 def _raise_on_signal(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -156,7 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with running_localstack(args.python, args.start_timeout, args.pid_file) as server:
             env = {**os.environ, "SQSOBS_TEST_SQS_ENDPOINT": server.endpoint_url}
-            return subprocess.call(args.command, env=env)
+            code = subprocess.call(args.command, env=env)
+            if code != 0:  # what LocalStack said may explain the failures
+                tail = server.log().splitlines()[-_LOG_TAIL_LINES:]
+                print("LocalStack's log, last lines:", *tail, sep="\n", file=sys.stderr)
+            return code
     except RuntimeError as error:
         print(f"LocalStack did not start: {error}", file=sys.stderr, flush=True)
         return 1
