@@ -181,6 +181,8 @@ def test_a_worker_thread_that_dies_anyway_is_replaced(
     assert seen.distinct() == 6
 
 
+# The thread dies of the SystemExit this test raises in it; pytest would report that as a warning.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_heartbeat_thread_turns_health_unhealthy(make_client: Any, queue_url: str) -> None:
     listener = Listener(lambda m: True, queue_url=queue_url, client=make_client(), **FAST)
     server = HealthServer(0, [listener], host="127.0.0.1")
