@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext
 
 from sqsobs._suppress import suppress_other_instrumentation
@@ -68,7 +67,7 @@ from sqsobs.telemetry.catalog import (
     MetricSpec,
 )
 
-__all__ = ["Held", "ListenerTelemetry", "creation_context", "flush_telemetry"]
+__all__ = ["Held", "ListenerTelemetry", "creation_context"]
 
 logger = logging.getLogger(__name__)
 
@@ -355,30 +354,3 @@ def creation_context(message: SqsMessage) -> SpanContext | None:
         return None
     span_context = trace.get_current_span(context).get_span_context()
     return span_context if span_context.is_valid else None
-
-
-def flush_telemetry(timeout_seconds: float) -> bool:
-    """Have the global tracer and meter providers export what they hold, within the timeout.
-
-    Through the API only: a provider that can flush (the SDK's) is asked to, on a daemon thread,
-    so a collector that does not answer cannot hold the caller (a draining process) past the
-    timeout. True if everything was flushed in time (or there was nothing to flush).
-    """
-    providers = (trace.get_tracer_provider(), metrics.get_meter_provider())
-    flushes = [getattr(provider, "force_flush", None) for provider in providers]
-    calls = [flush for flush in flushes if callable(flush)]
-    if not calls:
-        return True
-    millis = int(timeout_seconds * 1000)
-    done = threading.Event()
-
-    def run() -> None:
-        for flush in calls:
-            try:
-                flush(millis)
-            except Exception:  # telemetry never breaks the drain
-                logger.debug("telemetry flush failed", exc_info=True)
-        done.set()
-
-    threading.Thread(target=run, name="sqsobs-telemetry-flush", daemon=True).start()
-    return done.wait(timeout_seconds)
