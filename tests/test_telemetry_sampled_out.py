@@ -124,3 +124,45 @@ def test_sampled_out_round_builds_no_links_and_no_message_attributes(
     if mode == "per_message":
         assert all(int(tp.split("-")[1], 16) == current for tp, current in seen if tp)
     _assert_nothing_per_message(dropped, queue_url)
+
+
+def test_sampled_out_dramatiq_worker_builds_no_message_attributes(
+    sqs_server: Any, queue_name: str, dropped: DropAll
+) -> None:
+    import dramatiq
+
+    from sqsobs.dramatiq import BatchSQSBroker
+    from tests.conftest import REGION
+
+    broker = BatchSQSBroker(
+        endpoint_url=sqs_server.endpoint_url,
+        region_name=REGION,
+        namespace=queue_name[:60],
+        default_batch_interval=0.05,
+    )
+    traces: list[int] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        with lock:
+            traces.append(trace.get_current_span().get_span_context().trace_id)
+
+    actor = dramatiq.actor(broker=broker, queue_name="work", max_retries=0)(work)
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    try:
+        for n in range(MESSAGES):
+            actor.send(n)
+        worker.start()
+        assert wait_for(lambda: len(traces) == MESSAGES, timeout=20)
+    finally:
+        worker.stop(timeout=5000)
+        broker.close()
+        for queue in broker.queues.values():
+            queue.delete()
+    # Each actor ran in its message's (sampled-out) trace: one per message, carried over SQS.
+    assert len(set(traces)) == MESSAGES and 0 not in traces
+    processes = [s for s in dropped.starts if s[0].startswith("process ")]
+    assert len(processes) == MESSAGES
+    assert [s for s in dropped.starts if ATTR_MESSAGE_ID in s[1] or s[2]] == []
+    assert dropped.links_built == 0
+    assert dropped.otel.spans() == []
