@@ -43,6 +43,8 @@ LATENCY_PREFIX = "lat:"
 @dataclass
 class _Queue:
     available: int = 0
+    #: One message in this many carries a sampled traceparent (flags 01), the rest flags 00.
+    sampled_every: int = 1
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def add(self, count: int) -> None:
@@ -66,7 +68,8 @@ class _State:
         self.stall = asyncio.Event()
         self.stall.set()  # set means "not stalled"
         self.seq = 0
-        self.pool = _make_pool()
+        self.pool = _make_pool(sampled=True)
+        self.unsampled_pool = _make_pool(sampled=False)
         self.reset()
 
     def reset(self) -> None:
@@ -96,8 +99,10 @@ class _State:
             raise QueueMissing(name) from None
 
 
-def _make_pool() -> list[dict[str, Any]]:
-    """Distinct small messages carrying a W3C traceparent attribute, as a producer would send."""
+def _make_pool(*, sampled: bool) -> list[dict[str, Any]]:
+    """Distinct small messages carrying a W3C traceparent attribute, as a producer would send
+    (``sampled``: with the sampled flag, as a producer that traced the message sends it)."""
+    flags = "01" if sampled else "00"
     pool = []
     for i in range(POOL_SIZE):
         body = json.dumps({"order_id": i, "customer": f"c-{i % 97}", "amount": i * 3 % 1000})
@@ -109,7 +114,7 @@ def _make_pool() -> list[dict[str, Any]]:
                 "MessageAttributes": {
                     "traceparent": {
                         "DataType": "String",
-                        "StringValue": f"00-{trace_id}-{trace_id[:16]}-01",
+                        "StringValue": f"00-{trace_id}-{trace_id[:16]}-{flags}",
                     }
                 },
                 "MD5OfMessageAttributes": trace_id,
@@ -169,12 +174,13 @@ class _Handler:
         count = min(int(params.get("MaxNumberOfMessages", 1)), queue.available)
         queue.available -= count
         self.state.entries["ReceiveMessage"] += count
-        return {"Messages": [self._message(params) for _ in range(count)]}
+        return {"Messages": [self._message(params, queue) for _ in range(count)]}
 
-    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _message(self, params: dict[str, Any], queue: _Queue) -> dict[str, Any]:
         self.state.seq += 1
         seq = self.state.seq
-        message = dict(self.state.pool[seq % POOL_SIZE])
+        pool = self.state.pool if seq % queue.sampled_every == 0 else self.state.unsampled_pool
+        message = dict(pool[seq % POOL_SIZE])
         message["MessageId"] = f"00000000-0000-4000-8000-{seq:012d}"
         message["ReceiptHandle"] = f"rh-{seq}"
         if not params.get("MessageAttributeNames"):
@@ -365,7 +371,9 @@ class _Server:
         if command == "reset":
             self.state.reset()
         elif command == "preload":
-            self.state.queues.setdefault(args["queue"], _Queue()).add(int(args["count"]))
+            queue = self.state.queues.setdefault(args["queue"], _Queue())
+            queue.sampled_every = max(1, int(args.get("sampled_every", 1)))
+            queue.add(int(args["count"]))
         elif command == "stall":
             if args.get("stalled"):
                 self.state.stall.clear()
@@ -410,9 +418,10 @@ class NullSQS(ServerProcess):
         """Zero the counters (queues and their available counts stay)."""
         self.control("reset")
 
-    def preload(self, queue: str, count: int) -> None:
-        """Make ``count`` more messages available on ``queue`` (created if needed)."""
-        self.control("preload", {"queue": queue, "count": count})
+    def preload(self, queue: str, count: int, sampled_every: int = 1) -> None:
+        """Make ``count`` more messages available on ``queue`` (created if needed); one in
+        ``sampled_every`` carries a sampled traceparent, the others an unsampled one."""
+        self.control("preload", {"queue": queue, "count": count, "sampled_every": sampled_every})
 
     def stall(self, stalled: bool) -> None:
         """While stalled, sends are held unanswered (receives still answer)."""

@@ -64,8 +64,9 @@ class Target:
             self.client.create_queue(QueueName=name, Attributes=QUEUE_ATTRIBUTES)
         return names
 
-    def preload(self, queue: str, count: int) -> None:
-        """Put ``count`` small messages on ``queue`` carrying a traceparent, as a producer would."""
+    def preload(self, queue: str, count: int, sampled_every: int = 1) -> None:
+        """Put ``count`` small messages on ``queue`` carrying a traceparent, as a producer would;
+        one in ``sampled_every`` is sampled (a producer sampling 1 in 10 traces: 10)."""
         raise NotImplementedError
 
     def begin(self) -> None:
@@ -106,8 +107,8 @@ class NullTarget(Target):
         super().__init__(server.endpoint_url, server)
         self.server = server
 
-    def preload(self, queue: str, count: int) -> None:
-        self.server.preload(queue, count)
+    def preload(self, queue: str, count: int, sampled_every: int = 1) -> None:
+        self.server.preload(queue, count, sampled_every)
 
     def outcome(
         self, queues: list[str], client_calls: dict[str, int], role: str, loaded: int
@@ -126,13 +127,12 @@ class MotoTarget(Target):
 
     name = "moto"
 
-    def preload(self, queue: str, count: int) -> None:
+    def preload(self, queue: str, count: int, sampled_every: int = 1) -> None:
         url = self.client.get_queue_url(QueueName=queue)["QueueUrl"]
-        attributes = {"traceparent": {"DataType": "String", "StringValue": _traceparent()}}
         for start in range(0, count, 10):
             entries = [
                 {"Id": str(i), "MessageBody": PRELOAD_BODY % (start + i)}
-                | {"MessageAttributes": attributes}
+                | {"MessageAttributes": _trace_attributes((start + i) % sampled_every == 0)}
                 for i in range(min(10, count - start))
             ]
             self.client.send_message_batch(QueueUrl=url, Entries=entries)
@@ -166,9 +166,10 @@ class MotoTarget(Target):
         return True
 
 
-def _traceparent() -> str:
+def _trace_attributes(sampled: bool) -> dict[str, Any]:
     trace_id = uuid.uuid4().hex
-    return f"00-{trace_id}-{trace_id[:16]}-01"
+    value = f"00-{trace_id}-{trace_id[:16]}-{'01' if sampled else '00'}"
+    return {"traceparent": {"DataType": "String", "StringValue": value}}
 
 
 @contextmanager

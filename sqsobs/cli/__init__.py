@@ -5,7 +5,7 @@ Example::
     $ sqsobs --version
     $ sqsobs listen orders.handlers                  # run the app's @sqs_listener handlers
     $ sqsobs listen --telemetry orders orders.app:setup
-    $ sqsobs demo                                    # 10,000 messages through an embedded SQS
+    $ sqsobs demo                                    # 3,000 messages through an embedded SQS
     $ sqsobs dashboards --output dashboards          # regenerate the Grafana JSON
     $ sqsobs dashboards --output dashboards --check  # exit 1 if the committed JSON is stale
 """
@@ -86,7 +86,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     demo = commands.add_parser(
         "demo", help="send messages through the producer and the listener, then report"
     )
-    demo.add_argument("-n", "--messages", type=int, default=10_000, help="default: 10,000")
+    demo.add_argument("-n", "--messages", type=int, default=3_000, help="default: 3,000")
     demo.add_argument(
         "--endpoint-url", help="any SQS (default: AWS_ENDPOINT_URL, else an embedded SQS)"
     )

@@ -29,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, TracerProvider
 
 from sqsobs._urls import queue_name
 from sqsobs.telemetry import (
+    ATTR_MESSAGE_ID,
     OP_PROCESS,
     error_type,
     extract_context,
@@ -112,6 +113,19 @@ class TracingMiddleware(dramatiq.Middleware):
         self._tracer = get_tracer(tracer_provider)
         self._durations = get_instruments(meter_provider).histogram(PROCESS_DURATION)
         self._local = threading.local()
+        # Built once per (queue, URL, actor) and (queue, URL, error.type), not per message.
+        self._span_attrs: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+        self._metric_attrs: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
+
+    def _span_attributes(self, queue: str, queue_url: str | None, actor: str) -> dict[str, Any]:
+        """The attributes every process span of this queue and actor starts with (shared)."""
+        key = (queue, queue_url, actor)
+        attributes = self._span_attrs.get(key)
+        if attributes is None:
+            attributes = messaging_attributes(OP_PROCESS, queue, queue_url=queue_url)
+            attributes[ATTR_ACTOR] = actor
+            self._span_attrs[key] = attributes
+        return attributes
 
     def _stack(self) -> list[_Running]:
         stack: list[_Running] | None = getattr(self._local, "stack", None)
@@ -126,20 +140,16 @@ class TracingMiddleware(dramatiq.Middleware):
             queue_url = _queue_url(message)
             carrier = _carrier(message)
             parent = extract_context(carrier, destination=queue) if carrier else None
-            message_id = carrier.get("MessageId")
-            attributes = messaging_attributes(
-                OP_PROCESS,
-                queue,
-                queue_url=queue_url,
-                message_id=message_id if isinstance(message_id, str) else None,
-            )
-            attributes[ATTR_ACTOR] = str(message.actor_name)
             span = self._tracer.start_span(
                 f"{OP_PROCESS} {queue}",
                 context=parent,
                 kind=SpanKind.CONSUMER,
-                attributes=attributes,
+                attributes=self._span_attributes(queue, queue_url, str(message.actor_name)),
             )
+            message_id = carrier.get("MessageId")
+            # Per message, and only on a span that records (sampled out: nothing built).
+            if isinstance(message_id, str) and span.is_recording():
+                span.set_attribute(ATTR_MESSAGE_ID, message_id)
             token = otel_context.attach(trace.set_span_in_context(span))
             running = _Running(
                 str(message.message_id), span, token, queue, queue_url, time.perf_counter()
@@ -182,13 +192,15 @@ class TracingMiddleware(dramatiq.Middleware):
 
     def _record_duration(self, running: _Running, exception: BaseException | None) -> None:
         kind = error_type(exception) if exception is not None else None
-        self._durations.record(
-            time.perf_counter() - running.started,
-            metric_attributes(
+        key = (running.queue, running.queue_url, kind)
+        attributes = self._metric_attrs.get(key)
+        if attributes is None:
+            attributes = metric_attributes(
                 PROCESS_DURATION,
                 running.queue,
                 operation=OP_PROCESS,
                 error_type=kind,
                 queue_url=running.queue_url,
-            ),
-        )
+            )
+            self._metric_attrs[key] = attributes
+        self._durations.record(time.perf_counter() - running.started, attributes)

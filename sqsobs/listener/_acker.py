@@ -41,7 +41,7 @@ from sqsobs.listener._calls import BatchOutcome, change_visibility_batch, chunks
 from sqsobs.listener._heartbeat import Heartbeat
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._telemetry import ListenerTelemetry, creation_context
-from sqsobs.telemetry import OP_DELETE, OP_RELEASE, error_type, message_link
+from sqsobs.telemetry import OP_DELETE, OP_RELEASE, error_type
 
 __all__ = ["Acker"]
 
@@ -246,11 +246,7 @@ class Acker:
                 if not batch:
                     return
         try:
-            links = [
-                message_link(item.creation, item.message_id)
-                for item in batch
-                if item.creation is not None
-            ]
+            links = ((item.creation, item.message_id) for item in batch)
             with self._telemetry.call_span(operation, len(batch), links) as span:
                 outcome = self._call(batch, operation)
                 self._telemetry.call_result(span, operation, outcome)
@@ -292,10 +288,13 @@ class Acker:
     def _record(self, operation: str, outcome: BatchOutcome, retried: set[str]) -> None:
         if operation == OP_DELETE:
             self._telemetry.deletes(len(outcome.succeeded))
-            # Failed for good: refused, or retryable with no attempt left.
+            # Failed for good: refused, or retryable with no attempt left; one add per code.
+            codes: dict[str, int] = {}
             for handle, (code, _) in outcome.failed.items():
                 if handle not in retried:
-                    self._telemetry.deletes(1, code)
+                    codes[code] = codes.get(code, 0) + 1
+            for code, count in codes.items():
+                self._telemetry.deletes(count, code)
         if outcome.failed:
             logger.warning(
                 "%s on %s: %d of %d entries failed (%s); %d will be retried",

@@ -35,7 +35,7 @@ from sqsobs.errors import NoListenersRegistered
 from sqsobs.listener._listener import Listener
 from sqsobs.listener._message import SqsMessage
 from sqsobs.listener._settings import settings_from
-from sqsobs.listener._telemetry import flush_telemetry
+from sqsobs.listener._telemetry_flush import flush_telemetry
 
 __all__ = [
     "clear_listeners",

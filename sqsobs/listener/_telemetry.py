@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from opentelemetry import metrics, trace
-from opentelemetry.trace import Link, Span, SpanContext
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanContext
 
 from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.listener._calls import BatchOutcome
@@ -36,9 +35,9 @@ from sqsobs.telemetry import (
     KINDS,
     OP_PROCESS,
     OP_RECEIVE,
+    add_message_links,
     get_instruments,
     get_tracer,
-    message_link,
     messaging_attributes,
     metric_attributes,
     record_error,
@@ -68,7 +67,7 @@ from sqsobs.telemetry.catalog import (
     MetricSpec,
 )
 
-__all__ = ["Held", "ListenerTelemetry", "creation_context", "flush_telemetry"]
+__all__ = ["Held", "ListenerTelemetry", "creation_context"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,13 +107,18 @@ class ListenerTelemetry:
             self._attrs[key] = found
         return found
 
-    def span_attrs(self, operation: str, key: str, value: Any) -> dict[str, Any]:
-        """Span attributes of ``operation`` plus one varying ``key``; the rest built once."""
+    def base_attrs(self, operation: str) -> dict[str, Any]:
+        """The span attributes every ``operation`` span of this queue has; built once, shared
+        (never modify it)."""
         base = self._span_attrs.get(operation)
         if base is None:
             base = messaging_attributes(operation, self.queue, queue_url=self.queue_url)
             self._span_attrs[operation] = base
-        attributes = dict(base)
+        return base
+
+    def span_attrs(self, operation: str, key: str, value: Any) -> dict[str, Any]:
+        """Span attributes of ``operation`` plus one varying ``key``; the rest built once."""
+        attributes = dict(self.base_attrs(operation))
         attributes[key] = value
         return attributes
 
@@ -159,23 +163,18 @@ class ListenerTelemetry:
         now = time.time()
         age = self._inst.histogram(MESSAGE_AGE)
         count = self._inst.histogram(RECEIVE_COUNT)
-        links: list[Link] = []
         for message in messages:
             sent = message.attributes.get("SentTimestamp")
             with contextlib.suppress(TypeError, ValueError):
                 age.record(max(0.0, now - int(str(sent)) / 1000.0), self._queue_attrs)
             count.record(message.receive_count, self._queue_attrs)
-            creation = creation_context(message)
-            if creation is not None:
-                links.append(message_link(creation, message.message_id))
-        span = self._receive_span(len(messages), started_ns, request_id, links)
+        span = self._receive_span(len(messages), started_ns, request_id)
+        add_message_links(span, _creations(messages))
         span.end()
         context = span.get_span_context()
         return context if context.is_valid else None
 
-    def _receive_span(
-        self, count: int, started_ns: int, request_id: str | None, links: Sequence[Link] = ()
-    ) -> Span:
+    def _receive_span(self, count: int, started_ns: int, request_id: str | None) -> Span:
         attributes = self.span_attrs(OP_RECEIVE, ATTR_BATCH_COUNT, count)
         if request_id is not None:
             attributes[ATTR_REQUEST_ID] = request_id
@@ -183,7 +182,6 @@ class ListenerTelemetry:
             span_name(OP_RECEIVE, self.queue),
             kind=KINDS[OP_RECEIVE],
             attributes=attributes,
-            links=links,
             start_time=started_ns or None,
         )
 
@@ -230,26 +228,28 @@ class ListenerTelemetry:
         Per message, its parent is the producer's context, which it also links (with the
         message's id); for a batch it links every message's creation context.
         """
-        links = [Link(receive)] if receive is not None else []
         parent = None
-        for message in messages:
-            creation = creation_context(message)
-            if creation is not None:
-                links.append(message_link(creation, message.message_id))
         if batch:
             attributes = self.span_attrs(OP_PROCESS, ATTR_BATCH_COUNT, len(messages))
         else:
+            # The shared attributes at the start (samplers see them); the message's id only on a
+            # span that records, so a sampled-out message costs no attribute dict.
             parent = messages[0].context
-            attributes = self.span_attrs(OP_PROCESS, ATTR_MESSAGE_ID, messages[0].message_id)
+            attributes = self.base_attrs(OP_PROCESS)
         with self._tracer.start_as_current_span(
             span_name(OP_PROCESS, self.queue),
             context=parent,
             kind=KINDS[OP_PROCESS],
             attributes=attributes,
-            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            if span.is_recording():
+                if not batch:
+                    span.set_attribute(ATTR_MESSAGE_ID, messages[0].message_id)
+                if receive is not None:
+                    span.add_link(receive)
+                add_message_links(span, _creations(messages))
             yield span
 
     def processed(self, duration_seconds: float, error_type: str | None) -> None:
@@ -266,13 +266,19 @@ class ListenerTelemetry:
 
     # --- settle calls ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def call_span(self, operation: str, count: int, links: Sequence[Link] = ()) -> Iterator[Span]:
+    def call_span(
+        self,
+        operation: str,
+        count: int,
+        links: Iterable[tuple[SpanContext | None, str | None]] = (),
+    ) -> Iterator[Span]:
         """A CLIENT span and a duration point around one batch call (heartbeat, delete, release).
 
-        ``links``: the creation contexts of the messages settled (see
-        :func:`~sqsobs.telemetry.message_link`), as the messaging conventions ask of batch
-        settle spans, so a delete can be found from the producer's trace. A call that raised
-        marks the span failed, with its request id.
+        ``links``: (creation context, message id) of the messages settled, as the messaging
+        conventions ask of batch settle spans, so a delete can be found from the producer's
+        trace; consumed only when the span records (see
+        :func:`~sqsobs.telemetry.add_message_links`). A call that raised marks the span
+        failed, with its request id.
         """
         started = time.perf_counter()
         error: str | None = None
@@ -281,10 +287,10 @@ class ListenerTelemetry:
             context=None,
             kind=KINDS[operation],
             attributes=self.span_attrs(operation, ATTR_BATCH_COUNT, count),
-            links=links,
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
+            add_message_links(span, links)
             try:
                 with suppress_other_instrumentation():  # this span is the call's one span
                     yield span
@@ -335,6 +341,12 @@ def _inflight_reading(attributes: dict[str, str]) -> Any:
     return read
 
 
+def _creations(messages: Sequence[SqsMessage]) -> Iterator[tuple[SpanContext | None, str]]:
+    # A generator: nothing is extracted for a span that does not record.
+    for message in messages:
+        yield creation_context(message), message.message_id
+
+
 def creation_context(message: SqsMessage) -> SpanContext | None:
     """The producer's span context a message carries, if it carries a valid one."""
     context = message.context
@@ -342,30 +354,3 @@ def creation_context(message: SqsMessage) -> SpanContext | None:
         return None
     span_context = trace.get_current_span(context).get_span_context()
     return span_context if span_context.is_valid else None
-
-
-def flush_telemetry(timeout_seconds: float) -> bool:
-    """Have the global tracer and meter providers export what they hold, within the timeout.
-
-    Through the API only: a provider that can flush (the SDK's) is asked to, on a daemon thread,
-    so a collector that does not answer cannot hold the caller (a draining process) past the
-    timeout. True if everything was flushed in time (or there was nothing to flush).
-    """
-    providers = (trace.get_tracer_provider(), metrics.get_meter_provider())
-    flushes = [getattr(provider, "force_flush", None) for provider in providers]
-    calls = [flush for flush in flushes if callable(flush)]
-    if not calls:
-        return True
-    millis = int(timeout_seconds * 1000)
-    done = threading.Event()
-
-    def run() -> None:
-        for flush in calls:
-            try:
-                flush(millis)
-            except Exception:  # telemetry never breaks the drain
-                logger.debug("telemetry flush failed", exc_info=True)
-        done.set()
-
-    threading.Thread(target=run, name="sqsobs-telemetry-flush", daemon=True).start()
-    return done.wait(timeout_seconds)

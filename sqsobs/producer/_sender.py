@@ -18,13 +18,13 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanContext, SpanKind, Tracer
+from opentelemetry.trace import SpanContext, SpanKind, Tracer
 
 from sqsobs._suppress import suppress_other_instrumentation
 from sqsobs.producer._classify import Failure, call_failure, classify, requests_made
 from sqsobs.producer._messages import PendingMessage
 from sqsobs.producer._telemetry import QueueTelemetry
-from sqsobs.telemetry import record_error, set_request_id
+from sqsobs.telemetry import add_message_links, record_error, set_request_id
 
 __all__ = ["BatchSender", "SendOutcome"]
 
@@ -50,22 +50,19 @@ class BatchSender:
     ) -> SendOutcome:
         """Call SendMessageBatch once for ``batch`` inside a ``send {queue}`` span."""
         now = time.monotonic()
-        links = []
         for message in batch:
             message.attempts += 1
             if message.attempts == 1:
                 telemetry.buffer_time(now - message.enqueued_at)
-            context = message.span_context
-            if context is not None and context.is_valid:
-                links.append(Link(context))
         telemetry.batch(len(batch), sum(m.size for m in batch))
         span = self._tracer.start_span(
             telemetry.send_name,
             context=parent if parent is not None else Context(),
             kind=SpanKind.CLIENT,
             attributes=telemetry.send_attributes(len(batch)),
-            links=links,
         )
+        # Links to the create spans, only when this span records (sampled out: none built).
+        add_message_links(span, ((m.span_context, None) for m in batch))
         started = time.perf_counter()
         # The span is current while the call's duration is recorded: its exemplar names it.
         with trace.use_span(span, end_on_exit=False, record_exception=False):

@@ -77,6 +77,7 @@ class Settler:
         cause = ""
         final: list[tuple[PendingMessage, Failure]] = []
         exhausted = 0
+        retried: dict[str, int] = {}  # counted once per error.type, not once per message
         now = time.time()
         for message, failure in outcome.failures:
             message.first_failure_time = message.first_failure_time or now
@@ -86,10 +87,12 @@ class Settler:
             if failure.retryable and may_retry:
                 cause = cause or failure.kind
                 retry.append(message)
-                telemetry.retried(1, failure.kind)
+                retried[failure.kind] = retried.get(failure.kind, 0) + 1
             else:
                 exhausted += failure.retryable
                 final.append((message, failure))
+        for kind, count in retried.items():
+            telemetry.retried(count, kind)
         group = None
         if retry:
             group = RetryGroup.schedule(
@@ -109,12 +112,16 @@ class Settler:
 
     def _fail_sent(self, buffer: QueueBuffer, final: list[tuple[PendingMessage, Failure]]) -> None:
         kinds: dict[str, int] = {}
+        counts: dict[tuple[str, bool], int] = {}  # counted per (error.type, attempted)
         failed: list[tuple[PendingMessage, BaseException]] = []
         for message, failure in final:
             error = failure.unsent_error or self._send_failed(buffer.key, message, failure)
             failed.append((message, error))
-            buffer.telemetry.failed(1, failure.kind, attempted=failure.unsent_error is None)
+            key = (failure.kind, failure.unsent_error is None)
+            counts[key] = counts.get(key, 0) + 1
             kinds[failure.kind] = kinds.get(failure.kind, 0) + 1
+        for (kind, attempted), count in counts.items():
+            buffer.telemetry.failed(count, kind, attempted=attempted)
         logger.warning(
             "sqsobs producer: %d message(s) for %s not delivered: %s",
             len(final),

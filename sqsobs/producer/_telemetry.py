@@ -16,6 +16,7 @@ from typing import Any
 
 from sqsobs._urls import is_queue_url, queue_name
 from sqsobs.telemetry import (
+    ATTR_BATCH_COUNT,
     OP_CREATE,
     OP_FLUSH,
     OP_RETRY,
@@ -62,6 +63,7 @@ class QueueTelemetry:
         self.split_name = span_name(OP_SPLIT, name)
         self.send_name = span_name(OP_SEND, name)
         self.retry_name = span_name(OP_RETRY, name)
+        self._send_attrs = messaging_attributes(OP_SEND, name, queue_url=url)
         self.base = metric_attributes(BUFFER_DEPTH, name)
         self._sent_ok = metric_attributes(SENT_MESSAGES, name, operation=OP_SEND, queue_url=url)
         self._duration_ok = metric_attributes(
@@ -82,7 +84,7 @@ class QueueTelemetry:
 
     def send_attributes(self, batch_count: int) -> dict[str, Any]:
         """Attributes of a ``send {queue}`` span."""
-        return messaging_attributes(OP_SEND, self.name, queue_url=self.url, batch_count=batch_count)
+        return {**self._send_attrs, ATTR_BATCH_COUNT: batch_count}
 
     def _with_error(self, spec: MetricSpec, kind: str) -> dict[str, Any]:
         """``spec``'s attributes with ``error.type``, cached per (instrument, kind)."""

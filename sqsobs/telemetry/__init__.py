@@ -28,6 +28,7 @@ from sqsobs.telemetry._instruments import (
     Instruments,
     get_instruments,
 )
+from sqsobs.telemetry._links import add_message_links, message_link
 from sqsobs.telemetry._propagation import (
     FIELD_ALL,
     REASON_ATTRIBUTE_TAKEN,
@@ -64,7 +65,6 @@ from sqsobs.telemetry._spans import (
     aws_request_id,
     error_type,
     get_tracer,
-    message_link,
     messaging_attributes,
     metric_attributes,
     record_error,
@@ -125,6 +125,7 @@ __all__ = [
     "REASON_NO_ROOM_BYTES",
     "SCHEMA_URL",
     "Telemetry",
+    "add_message_links",
     "aws_request_id",
     "configure_telemetry",
     "error_type",

@@ -22,9 +22,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.trace import (
-    Link,
     Span,
-    SpanContext,
     SpanKind,
     Status,
     StatusCode,
@@ -70,7 +68,6 @@ __all__ = [
     "aws_request_id",
     "error_type",
     "get_tracer",
-    "message_link",
     "messaging_attributes",
     "metric_attributes",
     "record_error",
@@ -309,13 +306,3 @@ def set_request_id(span: Span, source: object) -> None:
     request_id = aws_request_id(source)
     if request_id is not None:
         span.set_attribute(ATTR_REQUEST_ID, request_id)
-
-
-def message_link(context: SpanContext, message_id: str | None) -> Link:
-    """A link to a message's creation context, carrying the message's id.
-
-    The conventions put per-message values on the links of a span that covers many messages.
-    """
-    if message_id is None:
-        return Link(context)
-    return Link(context, {ATTR_MESSAGE_ID: message_id})
