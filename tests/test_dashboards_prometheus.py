@@ -317,10 +317,15 @@ def _producer(endpoint: str, queue_url: str) -> None:
         futures.append(producer.send(queue_url, json.dumps({"n": -4}), attributes=crowded))
         # A handler that outlives visibility + max_extend on its first delivery.
         futures.append(producer.send(queue_url, json.dumps({"n": -3, "stuck": True})))
-        # Five 300 KB messages in a row: their batch passes 1 MiB and is split.
-        futures += [
-            producer.send(queue_url, json.dumps({"n": -1, "pad": "x" * 300_000})) for _ in range(5)
-        ]
+        # Five 300 KB messages in one flush: their batch passes 1 MiB and is split. A producer of
+        # their own, flushed once, so that a slow machine cannot send them in smaller flushes.
+        with BatchProducer(
+            client, default_batch_interval=30, default_idle_timeout=30, flush_at_exit=False
+        ) as splitting:
+            futures += [
+                splitting.send(queue_url, json.dumps({"n": -1, "pad": "x" * 300_000}))
+                for _ in range(5)
+            ]
         # One message over SQS's limit, its payload stored in S3 (the server serves S3 too).
         s3 = boto3.session.Session().client("s3", endpoint_url=endpoint)
         bucket = f"sqsobs-dashboards-{os.getpid()}"

@@ -221,8 +221,9 @@ def test_failures_are_counted_logged_once_and_retried_then_recover(
             warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
             assert len(warnings) == 1 and "AccessDeniedException" in warnings[0].getMessage()
             agent.mode = "ok"
-            assert wait_for(lambda: agent.protected, timeout=3)
-            assert updates[-1] == ("protect", None)
+            # The agent answers before the keeper reports: wait for the report, not the answer.
+            assert wait_for(lambda: updates[-1] == ("protect", None), timeout=3)
+            assert agent.protected
         finally:
             protection.stop()
     assert not agent.protected
