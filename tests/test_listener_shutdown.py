@@ -113,7 +113,7 @@ def test_sigterm_releases_unstarted_messages_at_once_and_turns_unready(
         send_bodies(sqs_client, queue_url, jobs)
         assert wait_for(lambda: len(events(log, "start")) == 3, timeout=10)
         # Received at once: 2 running, 8 prefetched.
-        assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 10), timeout=3)
+        assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 10), timeout=10)
         begun = time.monotonic()
         os.kill(app.pid, signal.SIGTERM)
         assert wait_for(lambda: _status(port, "/ready") == 503, timeout=1.0)
