@@ -9,6 +9,9 @@ API's no-op providers.
 
 ``config["transport"]``: "boto3" (default) or "lean", the ``transport`` setting of the producer,
 the broker and the listener.
+
+``SQSOBS_BENCH_OTLP_ENCODER=in-place`` (an experiment): the OTLP/HTTP span exporter encodes with
+:func:`benchmarks.otlp_encoding.encode_in_place` (the same bytes) instead of its own encoder.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ def configure(run: Run) -> Any:
     # A span queue that never overflows: "fully on" must export (and pay for) every span. With
     # the SDK's default 2,048 a fast producer drops spans and its figures look better than they are.
     os.environ.setdefault("OTEL_BSP_MAX_QUEUE_SIZE", "262144")
+    if os.environ.get("SQSOBS_BENCH_OTLP_ENCODER") == "in-place":
+        # An experiment (benchmarks/otlp_encoding.py): the same bytes, built in place.
+        import opentelemetry.exporter.otlp.proto.http.trace_exporter as http_exporter
+
+        from benchmarks.otlp_encoding import encode_in_place
+
+        http_exporter.encode_spans = encode_in_place  # type: ignore[assignment]
     return sqsobs.configure_telemetry(
         "sqsobs-bench",
         otlp_endpoint=run.config["otlp_endpoint"],
