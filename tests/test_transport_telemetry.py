@@ -58,8 +58,10 @@ def _points(otel: Any) -> Counter[tuple[Any, ...]]:
 def _round(endpoint_url: str, queue_url: str, transport: str, otel: Any) -> tuple[Any, Any]:
     before = _points(otel)
     otel.clear()
-    with BatchProducer(_client(endpoint_url), transport=transport, default_batch_interval=5,
-                       flush_at_exit=False) as producer:  # fmt: skip
+    # Only the size trigger may flush: an idle or interval flush on a slow machine would split
+    # the ten messages differently on each transport.
+    with BatchProducer(_client(endpoint_url), transport=transport, default_batch_interval=30,
+                       default_idle_timeout=30, flush_at_exit=False) as producer:  # fmt: skip
         futures = [producer.send(queue_url, f"message {i}") for i in range(MESSAGES)]
         # A full batch goes on its own ("size"); a flush() here would race it for the reason.
         assert all(f.result(timeout=10) for f in futures)
