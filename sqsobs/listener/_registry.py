@@ -179,18 +179,18 @@ def run_listeners(
         raise NoListenersRegistered
     if configure_logs:
         _configure_logs()
-    if not block:
-        listeners = [spec.build() for spec in specs]
-        _start_all(listeners)
-        return listeners
-    _shutdown.clear()
-    _shutdown_at.clear()
-    # Before the start (which calls SQS): a SIGTERM while the task starts is a drain too, not
-    # Python's default exit.
-    previous = _install_signals() if install_signal_handlers else {}
+    previous: dict[int, Any] = {}
+    if block:
+        _shutdown.clear()
+        _shutdown_at.clear()
+        # Before the start (which calls SQS): a SIGTERM while the task starts is a drain too,
+        # not Python's default exit.
+        previous = _install_signals() if install_signal_handlers else {}
     try:
         listeners = [spec.build() for spec in specs]
         _start_all(listeners)
+        if not block:
+            return listeners
         while not _shutdown.is_set():
             time.sleep(_POLL_SECONDS)
         _drain(listeners, shutdown_timeout_seconds)
