@@ -71,7 +71,12 @@ class WorkerPool:
         self._prefetch = prefetch
         self._on_start = on_start
         self._busy = BusyTime(size)
-        self._cond = threading.Condition()
+        # One lock, two wait queues: a receive's jobs wake only as many workers as there are
+        # jobs, and a finished handler wakes only the pollers. One condition for both woke
+        # every thread on every change (the GIL held ~50 us per message in Condition.notify).
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # pollers wait here for free slots
+        self._job_ready = threading.Condition(lock)  # workers wait here for jobs
         self._queued: deque[Job] = deque()
         self._running = 0
         self._reserved = 0  # slots held by receives on their way
@@ -114,6 +119,7 @@ class WorkerPool:
             self._reserved -= slots
             self._receives -= 1
             self._queued.extend(jobs)
+            self._job_ready.notify(len(jobs))
             self._cond.notify_all()
 
     def take_unstarted(self) -> list[Job]:
@@ -128,6 +134,7 @@ class WorkerPool:
         """Wake every waiting poller and worker (to see that the listener is stopping)."""
         with self._cond:
             self._cond.notify_all()
+            self._job_ready.notify_all()
 
     def prefetched(self) -> int:
         """Jobs waiting for a worker."""
@@ -164,6 +171,7 @@ class WorkerPool:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            self._job_ready.notify_all()
             threads = list(self._threads)
         for worker in threads:
             worker.join(max(0.0, deadline - time.monotonic()))
@@ -207,7 +215,7 @@ class WorkerPool:
             while not self._queued:
                 if self._closed:
                     return None
-                self._cond.wait()
+                self._job_ready.wait()
             self._running += 1
             self._busy.change(self._running)
             return self._queued.popleft()
