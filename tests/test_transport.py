@@ -314,3 +314,22 @@ def test_the_setting_wraps_the_producers_and_listeners_client(
     with listener:
         assert received.wait(10)
         assert isinstance(listener._client, LeanSQSClient)
+
+
+def test_lean_setting_leaves_a_client_that_is_not_botocores_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQSOBS_TRANSPORT=lean set for a whole deployment reached the testing kit's FakeSQS, which
+    # is no botocore client: every send failed with "no attribute 'service_model'" (seen running
+    # docs/testing.md's example on the lean transport). The in-memory client is used as it is.
+    from sqsobs.testing import FakeSQS
+
+    sqs = FakeSQS()
+    url = sqs.queue("orders").url
+    assert with_transport(sqs, "lean") is sqs
+    monkeypatch.setenv("SQSOBS_TRANSPORT", "lean")
+    with caplog.at_level("INFO", logger="sqsobs._transport"):
+        with BatchProducer(sqs, default_batch_interval=0.05) as producer:
+            assert producer.client is sqs
+            assert producer.send(url, "kept").result(timeout=10)
+    assert "not a botocore client" in caplog.text

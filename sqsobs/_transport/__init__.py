@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqsobs._transport._client import HOT_OPERATIONS, LeanSQSClient
@@ -29,6 +30,8 @@ __all__ = [
     "LeanSQSClient",
     "with_transport",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: The values of the ``transport`` setting.
 TRANSPORTS = ("boto3", "lean")
@@ -44,8 +47,19 @@ def with_transport(client: Any, transport: str) -> Any:
     """``client`` as ``transport`` needs it: wrapped for ``"lean"``, as it is otherwise.
 
     A client that is already a :class:`LeanSQSClient` is returned as it is, whatever the
-    transport (the caller chose it).
+    transport (the caller chose it). So is a client that is not botocore's (the testing kit's
+    ``FakeSQS``, an application's own stand-in): the lean transport replaces botocore's request
+    pipeline, which such a client does not have; ``SQSOBS_TRANSPORT=lean`` set for a whole
+    deployment must not break it.
     """
-    if transport == "lean" and not isinstance(client, LeanSQSClient):
-        return LeanSQSClient(client)
-    return client
+    if transport != "lean" or isinstance(client, LeanSQSClient):
+        return client
+    from botocore.client import BaseClient
+
+    if not isinstance(client, BaseClient):
+        logger.info(
+            "transport 'lean': %s is not a botocore client; it is used as it is",
+            type(client).__name__,
+        )
+        return client
+    return LeanSQSClient(client)
