@@ -3,7 +3,8 @@
 Configured by sqs-fargate-listener's variables (``QUEUE_URL``, ``WORKER_THREADS``, ...) and
 ``AWS_ENDPOINT_URL_SQS``; runs ``run_listeners()`` with its own default clients until SIGTERM.
 Appends to ``MULTI_LOG`` one line per event, ``<event> <message id> <time.time()> <body>``:
-``recv`` for every message a ReceiveMessage returned (seen in botocore, under the listener),
+``recv`` for every message a ReceiveMessage returned (seen in botocore, or in the lean
+transport's call when ``SQSOBS_TRANSPORT=lean``, under the listener),
 ``start`` and ``done`` around each handler call. Bodies starting with ``slow`` take
 ``MULTI_SLOW_SECONDS``. ``MULTI_HEALTH_PORT`` serves ``/ready``. The listeners' final counts are
 printed as JSON after the drain.
@@ -20,6 +21,7 @@ from typing import Any
 from botocore.client import BaseClient
 
 from sqsobs import run_listeners, sqs_listener
+from sqsobs._transport import LeanSQSClient
 from sqsobs.types import SqsMessage
 
 LOG = os.environ["MULTI_LOG"]
@@ -36,11 +38,13 @@ def record(event: str, message_id: str, body: str) -> None:
 
 
 _make_api_call: Any = BaseClient._make_api_call
+_lean_call: Any = LeanSQSClient._call
 
 
 def _observed(client: Any, operation: str, params: Any) -> Any:
     # What the listener's own clients received, before the listener sees it.
-    answer = _make_api_call(client, operation, params)
+    call = _lean_call if isinstance(client, LeanSQSClient) else _make_api_call
+    answer = call(client, operation, params)
     if operation == "ReceiveMessage":
         for message in answer.get("Messages") or []:
             record("recv", message["MessageId"], message.get("Body", ""))
@@ -48,6 +52,9 @@ def _observed(client: Any, operation: str, params: Any) -> Any:
 
 
 BaseClient._make_api_call = _observed  # type: ignore[method-assign]
+# The lean transport makes ReceiveMessage without botocore's _make_api_call: observe it there too
+# (its other operations reach _make_api_call, so nothing is recorded twice).
+LeanSQSClient._call = _observed  # type: ignore[method-assign,assignment]
 
 
 @sqs_listener(mode="per_message", health_check_port=HEALTH_PORT)
