@@ -73,6 +73,13 @@ def _our_logs(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(caplog.handler.format(r) for r in ours)
 
 
+def _setter(event: threading.Event) -> Callable[[], None]:
+    def run() -> None:
+        event.set()
+
+    return run
+
+
 def _count(client: Any, url: str) -> int:
     attributes = client.get_queue_attributes(
         QueueUrl=url,
@@ -93,6 +100,7 @@ def _count(client: Any, url: str) -> int:
 def test_worker_runs_an_offloaded_message_once_then_deletes_it_and_its_object(
     settings: dict[str, Any],
     size: int,
+    *,
     make_broker: BrokerFactory,
     sqs_client: Any,
     s3_client: Any,
@@ -105,9 +113,7 @@ def test_worker_runs_an_offloaded_message_once_then_deletes_it_and_its_object(
     def work(text: str, extra: dict[str, Any]) -> None:
         calls.append((text, extra))
 
-    actor = dramatiq.actor(broker=broker, actor_name="work", queue_name="big", max_retries=0)(
-        work
-    )
+    actor = dramatiq.actor(broker=broker, actor_name="work", queue_name="big", max_retries=0)(work)
     text = ("0123456789abcdef" * (size // 16 + 1))[:size]
     actor.send(text, {"n": 7})
     assert broker.flush_all(timeout_seconds=30)
@@ -144,9 +150,7 @@ def test_the_object_is_deleted_after_the_sqs_delete(
         "after-call.sqs.DeleteMessage", lambda **_: order.append("sqs")
     )
     done = threading.Event()
-    actor = dramatiq.actor(broker=broker, actor_name="ordered", queue_name="ordered")(
-        lambda: done.set()
-    )
+    actor = dramatiq.actor(broker=broker, actor_name="ordered", queue_name="ordered")(_setter(done))
     actor.send()
     assert broker.flush_all(timeout_seconds=30)
     with running_worker(broker):
@@ -162,7 +166,7 @@ def test_objects_are_kept_when_asked(
     broker = make_broker(always_offload=True, delete_large_payloads=False)
     assert broker.delete_large_payloads is False
     done = threading.Event()
-    actor = dramatiq.actor(broker=broker, actor_name="kept", queue_name="kept")(lambda: done.set())
+    actor = dramatiq.actor(broker=broker, actor_name="kept", queue_name="kept")(_setter(done))
     actor.send()
     assert broker.flush_all(timeout_seconds=30)
     with running_worker(broker):
@@ -182,6 +186,7 @@ def test_delete_large_payloads_has_the_listeners_default_and_variable(
 
 
 def test_a_missing_object_leaves_the_message_for_redelivery_counted_and_logged(
+    *,
     make_broker: BrokerFactory,
     s3_client: Any,
     s3_bucket: str,
@@ -248,9 +253,7 @@ def test_a_nack_without_a_dead_letter_queue_deletes_the_object(
         tries.append(n)
         raise RuntimeError("always")
 
-    actor = dramatiq.actor(broker=broker, actor_name="gone", queue_name="gone", max_retries=0)(
-        fail
-    )
+    actor = dramatiq.actor(broker=broker, actor_name="gone", queue_name="gone", max_retries=0)(fail)
     actor.send(5)
     assert broker.flush_all(timeout_seconds=30)
     with running_worker(broker):
