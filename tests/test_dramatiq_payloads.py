@@ -21,6 +21,7 @@ from sqsobs.dramatiq import BatchSQSBroker
 from sqsobs.telemetry.catalog import PAYLOADS_DELETED, PAYLOADS_FETCHED, PAYLOADS_FETCHED_BYTES
 from tests.conftest import REGION, OtelCapture, SqsServer
 from tests.helpers import wait_for
+from tests.test_dramatiq_broker import running_worker
 
 KIB = 1024
 BrokerFactory = Callable[..., BatchSQSBroker]
@@ -54,16 +55,6 @@ def make_broker(
         for queue in [*broker.queues.values(), *broker.dead_letter_queues.values()]:
             with contextlib.suppress(Exception):
                 queue.delete()
-
-
-@contextlib.contextmanager
-def running_worker(broker: BatchSQSBroker) -> Iterator[dramatiq.Worker]:
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop(timeout=5000)
 
 
 def _our_logs(caplog: pytest.LogCaptureFixture) -> str:

@@ -131,8 +131,6 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
         large_payload_threshold_bytes: int | None = None,
         always_offload: bool | None = None,
         transport: str | None = None,
-        delete_large_payloads: bool | None = None,
-        s3_client: Any = None,
         **kwargs: Any,
     ) -> None:
         if batch_size is not None and batch_size > MAX_BATCH_ENTRIES:
@@ -147,6 +145,9 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             batch_size = MAX_BATCH_ENTRIES
         # The settings keywords are passed on by name (a test keeps them equal to the fields).
         settings = ProducerSettings.pick(locals())
+        # The workers' side of large payloads; the keyword-only parameters are the producer's.
+        delete_large_payloads: bool | None = kwargs.pop("delete_large_payloads", None)
+        s3_client = kwargs.pop("s3_client", None)
         boto = {k: v for k, v in kwargs.items() if k not in _SQS_BROKER_PARAMETERS}
         given = boto.pop("config", None)
         kwargs["config"] = client_config(
