@@ -9,5 +9,5 @@ The pointer is the one AWS's extended clients use (``amazon-sqs-extended-client`
 - :mod:`._s3client`: the boto3 S3 client sqsobs builds when given none;
 - :mod:`._parallel`: a batch's uploads on a few short-lived threads.
 
-Both the producer and the listener use it; it imports neither.
+The producer, the listener and the dramatiq workers use it; it imports none of them.
 """

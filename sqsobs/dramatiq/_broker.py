@@ -49,12 +49,16 @@ from sqsobs._client import (
     build_sqs_client,
     client_config,
 )
+from sqsobs._config import bool_setting
+from sqsobs._payloads._store import PayloadStore
 from sqsobs.dramatiq._consumer import BatchSQSConsumer, TracingSQSConsumer
 from sqsobs.dramatiq._middleware import TracingMiddleware, received_context
+from sqsobs.dramatiq._payloads import WorkerPayloads
 from sqsobs.dramatiq._worker_side import Pending, WorkerEnqueues, WorkerThreads, confirm
 from sqsobs.errors import MessageTooLarge
 from sqsobs.limits import MAX_BATCH_ENTRIES, MAX_DELAY_SECONDS
 from sqsobs.producer import BatchProducer, FailedMessage, ProducerSettings
+from sqsobs.telemetry import get_instruments, get_tracer
 
 __all__ = ["BatchSQSBroker", "DramatiqMessageTooLarge", "TracingSQSConsumer"]
 
@@ -79,6 +83,13 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
     10 is used as 10 with a warning, as dramatiq-sqs-batch used it (silently);
     ``SQSOBS_BATCH_SIZE`` and :class:`~sqsobs.producer.BatchProducer` still refuse it. Other
     keywords go to dramatiq-sqs's ``SQSBroker``.
+
+    Large messages: with ``large_payload_bucket`` a message over the threshold goes to S3 and a
+    pointer through SQS (AWS's extended clients' format). Workers resolve pointers, whoever sent
+    them, before decoding, and delete the S3 object after the message unless
+    ``delete_large_payloads`` is off (``SQSOBS_DELETE_LARGE_PAYLOADS``, default on, as the
+    listener's). ``s3_client``: a boto3 S3 client for both sides (default: built from the
+    environment at the first payload).
 
     Example::
 
@@ -134,6 +145,9 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             batch_size = MAX_BATCH_ENTRIES
         # The settings keywords are passed on by name (a test keeps them equal to the fields).
         settings = ProducerSettings.pick(locals())
+        # The workers' side of large payloads; the keyword-only parameters are the producer's.
+        delete_large_payloads: bool | None = kwargs.pop("delete_large_payloads", None)
+        s3_client = kwargs.pop("s3_client", None)
         boto = {k: v for k, v in kwargs.items() if k not in _SQS_BROKER_PARAMETERS}
         given = boto.pop("config", None)
         kwargs["config"] = client_config(
@@ -151,8 +165,23 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
             **boto,
         )
         self.producer = BatchProducer(
-            client, **settings, on_failure=self._log_failure, queue_url_resolver=self._queue_url
+            client,
+            **settings,
+            s3_client=s3_client,
+            on_failure=self._log_failure,
+            queue_url_resolver=self._queue_url,
         )
+        #: Whether workers delete a large message's S3 object after deleting the message (the
+        #: listener's setting: same name, default and variable).
+        self.delete_large_payloads = bool_setting(
+            "delete_large_payloads",
+            delete_large_payloads,
+            env="SQSOBS_DELETE_LARGE_PAYLOADS",
+            default=True,
+        )
+        # Workers resolve pointers whoever sent them; the S3 client is built at the first one.
+        store = PayloadStore(s3_client, get_tracer(), get_instruments())
+        self._payloads = WorkerPayloads(store, delete_objects=self.delete_large_payloads)
         self._worker_enqueues = WorkerEnqueues()
         self.add_middleware(WorkerThreads(self._worker_enqueues))
         # The attributes dramatiq-sqs-batch's broker has, as resolved.
@@ -173,7 +202,7 @@ class BatchSQSBroker(dramatiq_sqs.SQSBroker):  # type: ignore[misc]
     def consumer_class(self) -> Callable[..., SQSConsumer]:
         """The consumer workers use: dramatiq-sqs's, receiving message attributes too, whose
         acks wait for worker-side enqueues and whose long delays hop (``BatchSQSConsumer``)."""
-        return functools.partial(BatchSQSConsumer, self)
+        return functools.partial(BatchSQSConsumer, self, self._payloads)
 
     def _queue_url(self, queue_name: str) -> str:
         self._ensure_queue(queue_name)

@@ -41,7 +41,7 @@ from sqsobs.telemetry import (
 )
 from sqsobs.telemetry.catalog import PROCESS_DURATION
 
-__all__ = ["TracingMiddleware", "received_context", "sqs_queue_name"]
+__all__ = ["TracingMiddleware", "creation_context", "received_context", "sqs_queue_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +61,7 @@ def sqs_queue_name(message: Any) -> str:
     return str(message.queue_name)
 
 
-def _carrier(message: Any) -> dict[str, Any]:
-    raw = getattr(message, "_sqs_message", None)
+def _carrier(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
     carrier: dict[str, Any] = {}
@@ -78,8 +77,14 @@ def _carrier(message: Any) -> dict[str, Any]:
 
 def received_context(message: Any) -> Context:
     """The producer's trace context a received message carries (an empty context if none)."""
-    carrier = _carrier(message)
-    parent = extract_context(carrier, destination=sqs_queue_name(message)) if carrier else None
+    return creation_context(getattr(message, "_sqs_message", None), sqs_queue_name(message))
+
+
+def creation_context(sqs_message: Any, queue: str) -> Context:
+    """The producer's trace context a boto3 SQS ``Message`` from ``queue`` carries (an empty
+    context if none), before it is decoded into a dramatiq message."""
+    carrier = _carrier(sqs_message)
+    parent = extract_context(carrier, destination=queue) if carrier else None
     return parent if parent is not None else Context()
 
 
@@ -138,7 +143,7 @@ class TracingMiddleware(dramatiq.Middleware):
         try:
             queue = sqs_queue_name(message)
             queue_url = _queue_url(message)
-            carrier = _carrier(message)
+            carrier = _carrier(getattr(message, "_sqs_message", None))
             parent = extract_context(carrier, destination=queue) if carrier else None
             span = self._tracer.start_span(
                 f"{OP_PROCESS} {queue}",
