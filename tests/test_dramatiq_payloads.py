@@ -18,7 +18,12 @@ import pytest
 
 from sqsobs._payloads._pointer import SIZE_ATTRIBUTE, PayloadPointer
 from sqsobs.dramatiq import BatchSQSBroker
-from sqsobs.telemetry.catalog import PAYLOADS_DELETED, PAYLOADS_FETCHED, PAYLOADS_FETCHED_BYTES
+from sqsobs.telemetry.catalog import (
+    PAYLOADS_DELETED,
+    PAYLOADS_FETCHED,
+    PAYLOADS_FETCHED_BYTES,
+    UNDECODABLE,
+)
 from tests.conftest import REGION, OtelCapture, SqsServer
 from tests.helpers import wait_for
 from tests.test_dramatiq_broker import running_worker
@@ -253,8 +258,11 @@ def test_a_nack_without_a_dead_letter_queue_deletes_the_object(
     assert _count(sqs_client, broker.queues["gone"].url) == 0
 
 
-def test_a_body_that_does_not_decode_is_logged_without_the_body(
-    make_broker: BrokerFactory, sqs_client: Any, caplog: pytest.LogCaptureFixture
+def test_a_body_that_does_not_decode_is_counted_and_logged_without_the_body(
+    make_broker: BrokerFactory,
+    sqs_client: Any,
+    otel: OtelCapture,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     broker = make_broker()
     calls: list[int] = []
@@ -270,3 +278,8 @@ def test_a_body_that_does_not_decode_is_logged_without_the_body(
         )
     assert "hunter2" not in _our_logs(caplog)  # messages and tracebacks
     assert _count(sqs_client, url) == 1  # left for the redrive policy, as before
+    # Counted, with a low-cardinality reason, not only logged.
+    odd = {"messaging.destination.name": f"{broker.namespace}_odd"}
+    assert otel.total(UNDECODABLE.name, **odd) >= 1
+    reasons = {p.attributes.get("error.type") for p in otel.points(UNDECODABLE.name, **odd)}
+    assert reasons == {"Error"}

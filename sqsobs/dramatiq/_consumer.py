@@ -45,7 +45,13 @@ from sqsobs.dramatiq._middleware import creation_context, received_context
 from sqsobs.dramatiq._payloads import WorkerPayloads, marker_attributes, received_data
 from sqsobs.dramatiq._worker_side import Pending
 from sqsobs.errors import PayloadError
-from sqsobs.telemetry import AWS_TRACE_HEADER
+from sqsobs.telemetry import (
+    AWS_TRACE_HEADER,
+    error_type,
+    get_instruments,
+    metric_attributes,
+)
+from sqsobs.telemetry.catalog import UNDECODABLE
 
 if TYPE_CHECKING:
     from sqsobs.dramatiq._broker import BatchSQSBroker
@@ -53,6 +59,12 @@ if TYPE_CHECKING:
 __all__ = ["BatchSQSConsumer", "TracingSQSConsumer"]
 
 logger = logging.getLogger(__name__)
+
+
+def count_undecodable(queue: str, error: BaseException) -> None:
+    """One received message that did not decode, by ``error.type``."""
+    attributes = metric_attributes(UNDECODABLE, queue, error_type=error_type(error))
+    get_instruments().counter(UNDECODABLE).add(1, attributes)
 
 
 class _ReceivingQueue:
@@ -104,6 +116,7 @@ class TracingSQSConsumer(SQSConsumer):  # type: ignore[misc]
             body, pointer = resolved
             message = dramatiq.Message.decode(b64decode(body))
         except Exception as exc:  # never the body in the log: it may hold anything
+            count_undecodable(queue, exc)
             logger.error(
                 "message %s on %s is not a dramatiq message (%s); it stays on the queue until "
                 "its redrive policy moves it",

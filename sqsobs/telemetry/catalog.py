@@ -66,6 +66,7 @@ __all__ = [
     "SENT_MESSAGES",
     "SYSTEM",
     "TASK_PROTECTION_UPDATES",
+    "UNDECODABLE",
     "WORKERS_BUSY",
     "WORKERS_SLOTS",
     "WORKERS_UTILIZATION",
@@ -333,6 +334,12 @@ PAYLOADS_DELETED = MetricSpec(
     " delete failed and the object stays).",
     _QUEUE_ERR, "listener",
 )  # fmt: skip
+UNDECODABLE = MetricSpec(
+    "sqsobs.dramatiq.messages.undecodable", "counter", "{message}",
+    "Messages a dramatiq worker received that are not dramatiq messages; each stays on the queue"
+    " until its redrive policy moves it (error.type: why it did not decode).",
+    _QUEUE_ERR, "listener",
+)  # fmt: skip
 
 #: Every instrument, in the order of the docs' metric table (docs/telemetry.md).
 CATALOG: tuple[MetricSpec, ...] = (
@@ -372,6 +379,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     PAYLOADS_FETCHED,
     PAYLOADS_FETCHED_BYTES,
     PAYLOADS_DELETED,
+    UNDECODABLE,
 )
 
 
