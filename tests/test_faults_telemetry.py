@@ -41,6 +41,8 @@ PACE_BOUND = 1.10 if LONG_FORM else 2.0
 BURST = 20_000
 #: The SDK's default BatchSpanProcessor queue (OTEL_BSP_MAX_QUEUE_SIZE).
 SPAN_QUEUE_LIMIT = 2048
+#: What the exporter takes from the queue at once (OTEL_BSP_MAX_EXPORT_BATCH_SIZE's default).
+EXPORT_BATCH = 512
 
 
 class StallingReceiver:
@@ -213,4 +215,7 @@ def test_backend_down_or_stalled_keeps_message_pace_and_bounded_queues(
         assert bursts[label]["span_queue"] <= SPAN_QUEUE_LIMIT, bursts
         assert bursts[label]["rss_kib"] - bursts[label]["rss_before_kib"] <= 16 * 1024, bursts
         assert shutdown[label] < 5.0, shutdown
-    assert bursts["stalled"]["span_queue"] == SPAN_QUEUE_LIMIT  # full, and not a span more
+    # Full (never more, asserted above): the burst filled it. The exporter may have just given
+    # up on a stalled export and taken its next batch (at most the SDK's 512), as in one CI run
+    # that read 1,948.
+    assert bursts["stalled"]["span_queue"] >= SPAN_QUEUE_LIMIT - EXPORT_BATCH, bursts
