@@ -217,3 +217,19 @@ def test_scaling_runs_listener_processes_side_by_side(null_sqs: NullSQS) -> None
     assert rows[0]["speedup"] == 1.0
     table = scaling.markdown(rows)
     assert "| batch | 2 | 200 |" in table
+
+
+def test_listener_threads_measures_each_part(
+    null_sqs: NullSQS, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import listener_threads
+
+    assert listener_threads.job_handoff(200) > 0
+    for threaded in (False, True):  # every message received is deleted, in one thread or two
+        assert listener_threads.concurrent_calls(null_sqs, 50, threaded) > 0
+        assert null_sqs.stats()["available"]["threads"] == 0
+    assert set(listener_threads.instrument_calls(50)) == {"Histogram.record", "Counter.add"}
+    monkeypatch.setenv("BOTO_DISABLE_CRT", "true")
+    listener_threads.main(["--messages", "50", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert out.count("| --- |") == 3 and "two threads / one thread: median" in out
