@@ -176,7 +176,10 @@ def test_sqsobs_batch_producer_contender(null_sqs: NullSQS) -> None:
     (sample,) = producer.run(NullTarget(null_sqs), 80, 1, otlp)
     assert sample.problem == ""
     assert sample.arrived == 80
-    assert sample.calls_per_msg("send") == 0.1  # 4 queues x 20 messages: two full batches each
+    # 4 queues x 20 messages: two full batches each, 8 calls. On a loaded machine a timer flush
+    # may catch a queue mid-batch and split it (CI once counted 9 calls): one extra per queue at
+    # most. A producer that did not batch would make 80.
+    assert 0.1 <= sample.calls_per_msg("send") <= 0.15
     assert sample.extra["failed_futures"] == {}
     assert sample.extra["otlp"]["spans"] >= 80  # at least one create span per message
 
