@@ -143,12 +143,19 @@ def test_prefetched_messages_are_released_at_once_on_stop(
 ) -> None:
     send_bodies(sqs_client, queue_url, ["warm"])
     seen = Recorder()
+    warming, stored = threading.Event(), threading.Event()
     running = threading.Event()
     finished: list[float] = []
 
     def handler(message: SqsMessage) -> bool:
         seen.add([message])
-        if message.body != "warm":
+        if message.body == "warm":
+            # The one worker is busy until the six are stored, so no receive is made before: a
+            # long poll that caught the batch half-stored would leave the rest on the queue until
+            # the worker is nearly free again (by design), and nothing would be prefetched.
+            warming.set()
+            stored.wait(10)
+        else:
             running.set()
             time.sleep(3.0)
             finished.append(time.monotonic())
@@ -167,8 +174,10 @@ def test_prefetched_messages_are_released_at_once_on_stop(
     bodies = [f"job{i}" for i in range(6)]
     listener.start()
     try:
-        assert wait_for(lambda: sqs.deleted == 1, timeout=10)
+        assert warming.wait(10)
         send_bodies(sqs_client, queue_url, bodies)
+        stored.set()
+        assert wait_for(lambda: sqs.deleted == 1, timeout=10)
         assert wait_for(lambda: listener.stats.received == 7, timeout=5)
         assert running.wait(5)
         listener.request_stop()
@@ -180,6 +189,8 @@ def test_prefetched_messages_are_released_at_once_on_stop(
             ).get("Messages", [])
         took = time.monotonic() - begun
     finally:
+        stored.set()
+        listener.request_stop()  # idempotent; a failed precondition must not hide behind join
         assert listener.join(timeout_seconds=10)
     print(f"\n5 prefetched messages visible to another consumer {took:.2f} s after stop")
     assert len(released) == 5 and took < 1.0
