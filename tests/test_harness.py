@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -116,3 +118,47 @@ def test_send_message_batch_keeps_each_entry_aws_trace_header(
     )["Messages"]
     headers = {m["Body"]: (m.get("Attributes") or {}).get("AWSTraceHeader") for m in received}
     assert headers == {"traced": header, "plain": None}
+
+
+_ONE_INSTANT_SCRIPT = """
+import time
+from sqsobs.testing._moto import apply_moto_patches
+apply_moto_patches()
+from moto.sqs.models import sqs_backends
+
+backend = sqs_backends["123456789012"]["us-east-1"]
+backend.create_queue("q", VisibilityTimeout="1")
+backend.send_message("q", "body")
+(received,) = backend.receive_message("q", 1, 0, 1)
+visible_at = received.visible_at / 1000.0  # the received copy; the queue's message shares it
+names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+totals = []
+for last_before in range(40):  # wherever in the call the timeout runs out
+    reads = []
+
+    def clock():
+        reads.append(1)
+        return visible_at - 0.5 if len(reads) <= last_before else visible_at + 0.5
+
+    time.time = clock
+    attrs = backend.get_queue_attributes("q", names)
+    totals.append(sum(int(attrs[name]) for name in names))
+print(" ".join(map(str, totals)))
+"""
+
+
+def test_queue_counters_are_read_at_one_instant() -> None:
+    """moto fault (5): GetQueueAttributes read each counter at its own instant, so a message whose
+    visibility timeout ran out between two reads was counted in neither (0 visible, 0 in flight
+    while it was on the queue: a test waiting for (0, 0) went on too early). The launcher's patch
+    reads every counter of one call at one instant."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ONE_INSTANT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    totals = [int(n) for n in done.stdout.split()]
+    assert totals == [1] * 40, totals  # visible + in flight, one message on the queue

@@ -22,6 +22,11 @@ patches them before it serves, openly and only there:
 4. Lost trace headers: SendMessageBatch drops each entry's ``MessageSystemAttributes`` (real SQS
    keeps them, and single SendMessage calls keep them in moto too), so ``AWSTraceHeader`` never
    reached a consumer. Each entry's system attributes are handed to the send it makes.
+5. Counters read at different instants: GetQueueAttributes computes every attribute several
+   times and reads each message's visibility on the clock each time, so a message whose
+   visibility timeout runs out during the call is counted in neither ApproximateNumberOfMessages
+   nor ...NotVisible (a test waiting for (0, 0) went on while the message was on the queue).
+   One call reads the clock once: every counter it answers describes the same instant.
 """
 
 from __future__ import annotations
@@ -42,14 +47,32 @@ def apply_moto_patches() -> None:
     core_utils: Any = importlib.import_module("moto.core.utils")
     models: Any = importlib.import_module("moto.sqs.models")
 
+    # Set while a GetQueueAttributes call runs on this thread: the one instant it describes.
+    instant = threading.local()
+
+    def now() -> float:
+        frozen: float | None = getattr(instant, "seconds", None)
+        return time.time() if frozen is None else frozen
+
     def fast_unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else core_utils.unix_time(dt)
+        return now() if dt is None else core_utils.unix_time(dt)
 
     def fast_unix_time_millis(dt: Any = None) -> float:
-        return time.time() * 1000.0 if dt is None else core_utils.unix_time_millis(dt)
+        return now() * 1000.0 if dt is None else core_utils.unix_time_millis(dt)
 
     models.unix_time = fast_unix_time
     models.unix_time_millis = fast_unix_time_millis
+
+    original_attributes = models.SQSBackend.get_queue_attributes
+
+    def attributes_at_one_instant(self: Any, *args: Any, **kwargs: Any) -> Any:
+        instant.seconds = time.time()
+        try:
+            return original_attributes(self, *args, **kwargs)
+        finally:
+            instant.seconds = None
+
+    models.SQSBackend.get_queue_attributes = attributes_at_one_instant
 
     original_delete = models.Queue.delete_message
 
