@@ -76,6 +76,13 @@ def _setter(event: threading.Event) -> Callable[[], None]:
     return run
 
 
+def _send_one(broker: Any, name: str, fn: Callable[..., Any], *args: Any, **options: Any) -> None:
+    """Declare actor ``name`` on queue ``name`` running ``fn``, send it ``args`` and flush."""
+    actor = dramatiq.actor(broker=broker, actor_name=name, queue_name=name, **options)(fn)
+    actor.send(*args)
+    assert broker.flush_all(timeout_seconds=30)
+
+
 def _count(client: Any, url: str) -> int:
     attributes = client.get_queue_attributes(
         QueueUrl=url,
@@ -146,9 +153,7 @@ def test_the_object_is_deleted_after_the_sqs_delete(
         "after-call.sqs.DeleteMessage", lambda **_: order.append("sqs")
     )
     done = threading.Event()
-    actor = dramatiq.actor(broker=broker, actor_name="ordered", queue_name="ordered")(_setter(done))
-    actor.send()
-    assert broker.flush_all(timeout_seconds=30)
+    _send_one(broker, "ordered", _setter(done))
     with running_worker(broker):
         assert done.wait(30)
         assert wait_for(lambda: "s3" in order, timeout=20)
@@ -162,9 +167,7 @@ def test_objects_are_kept_when_asked(
     broker = make_broker(always_offload=True, delete_large_payloads=False)
     assert broker.delete_large_payloads is False
     done = threading.Event()
-    actor = dramatiq.actor(broker=broker, actor_name="kept", queue_name="kept")(_setter(done))
-    actor.send()
-    assert broker.flush_all(timeout_seconds=30)
+    _send_one(broker, "kept", _setter(done))
     with running_worker(broker):
         assert done.wait(30)
         assert wait_for(lambda: _count(sqs_client, broker.queues["kept"].url) == 0, timeout=20)
@@ -193,9 +196,7 @@ def test_a_missing_object_leaves_the_message_for_redelivery_counted_and_logged(
     broker = make_broker(always_offload=True)
     broker.failed_copy_visibility_seconds = 1
     calls: list[str] = []
-    actor = dramatiq.actor(broker=broker, actor_name="lost", queue_name="lost")(calls.append)
-    actor.send("secret-argument")
-    assert broker.flush_all(timeout_seconds=30)
+    _send_one(broker, "lost", calls.append, "secret-argument")
     (key,) = _keys(s3_client, s3_bucket)
     s3_client.delete_object(Bucket=s3_bucket, Key=key)
     name = {"messaging.destination.name": f"{broker.namespace}_lost", "error.type": "NoSuchKey"}
@@ -220,11 +221,7 @@ def test_a_nack_keeps_the_object_for_the_dead_letter_copy(
         tries.append(n)
         raise RuntimeError("always")
 
-    actor = dramatiq.actor(broker=broker, actor_name="fails", queue_name="fails", max_retries=0)(
-        fail
-    )
-    actor.send(5)
-    assert broker.flush_all(timeout_seconds=30)
+    _send_one(broker, "fails", fail, 5, max_retries=0)
     dlq = broker.dead_letter_queues["fails"].url
     with running_worker(broker):
         assert wait_for(lambda: _count(sqs_client, dlq) == 1, timeout=30)
@@ -249,9 +246,7 @@ def test_a_nack_without_a_dead_letter_queue_deletes_the_object(
         tries.append(n)
         raise RuntimeError("always")
 
-    actor = dramatiq.actor(broker=broker, actor_name="gone", queue_name="gone", max_retries=0)(fail)
-    actor.send(5)
-    assert broker.flush_all(timeout_seconds=30)
+    _send_one(broker, "gone", fail, 5, max_retries=0)
     with running_worker(broker):
         assert wait_for(lambda: tries == [5], timeout=30)
         assert wait_for(lambda: _keys(s3_client, s3_bucket) == [], timeout=20)
@@ -266,9 +261,7 @@ def test_a_body_that_does_not_decode_is_counted_and_logged_without_the_body(
 ) -> None:
     broker = make_broker()
     calls: list[int] = []
-    actor = dramatiq.actor(broker=broker, actor_name="odd", queue_name="odd")(calls.append)
-    actor.send(1)
-    assert broker.flush_all(timeout_seconds=30)
+    _send_one(broker, "odd", calls.append, 1)
     url = broker.queues["odd"].url
     sent = sqs_client.send_message(QueueUrl=url, MessageBody="not-base64 hunter2-secret")
     with caplog.at_level(logging.DEBUG), running_worker(broker):
