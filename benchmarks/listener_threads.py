@@ -7,7 +7,8 @@ Run ``python -m benchmarks.listener_threads`` (``--messages N``, ``--rounds R``)
   per message, batch mode one per batch);
 - **concurrent boto3 calls**: ``receive_message`` + ``delete_message_batch`` against the null SQS,
   made in turn by one thread, or receive in one thread and delete in another (as a listener's
-  poller and acker do): process CPU per message, the rounds alternating;
+  poller and acker do), or in two threads that take a lock around each call (two threads, but
+  never two calls at once): process CPU per message, the rounds alternating;
 - **SDK instruments**: one ``Histogram.record`` and one ``Counter.add`` with the three attributes a
   listener's metrics carry, on the OpenTelemetry SDK with an in-memory reader: CPU per call.
 
@@ -17,6 +18,7 @@ Medians of the rounds; ratios within one run hold better than absolute figures o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import resource
@@ -78,8 +80,11 @@ def job_handoff(jobs: int) -> float:
     return spent / count[0] * 1e6
 
 
-def concurrent_calls(server: NullSQS, messages: int, threaded: bool) -> float:
-    """CPU µs per message received and deleted, in one thread or in two."""
+def concurrent_calls(
+    server: NullSQS, messages: int, threaded: bool, *, one_call_at_a_time: bool = False
+) -> float:
+    """CPU µs per message received and deleted, in one thread or in two (``one_call_at_a_time``:
+    the two threads take a lock around each call)."""
     import boto3
 
     client = boto3.client(
@@ -91,16 +96,23 @@ def concurrent_calls(server: NullSQS, messages: int, threaded: bool) -> float:
     )
     url = client.create_queue(QueueName="threads")["QueueUrl"]
     server.preload("threads", messages)
+    # Held around each call in the locked case; otherwise never contended.
+    call_lock = threading.Lock() if one_call_at_a_time else contextlib.nullcontext()
 
     def receive() -> list[dict[str, Any]]:
-        answer = client.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
-        )
+        with call_lock:
+            answer = client.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            )
         return list(answer.get("Messages", []))
 
     def delete(batch: list[dict[str, Any]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-        client.delete_message_batch(QueueUrl=url, Entries=entries)
+        with call_lock:
+            client.delete_message_batch(QueueUrl=url, Entries=entries)
 
     handed: queue.Queue[list[dict[str, Any]] | None] = queue.Queue()
 
@@ -161,15 +173,24 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("BOTO_DISABLE_CRT", "true")  # botocore's own signer, as the benchmarks
     handoff = [job_handoff(args.messages * 5) for _ in range(args.rounds)]
     print(table("job handoff (4 workers, 2 pollers), CPU per job", {"WorkerPool": handoff}))
-    cases = {"one thread, in turn": False, "two threads, receive and delete apart": True}
+    cases = {
+        "one thread, in turn": (False, False),
+        "two threads, receive and delete apart": (True, False),
+        "two threads, one call at a time (a lock)": (True, True),
+    }
     calls: dict[str, list[float]] = {name: [] for name in cases}
     with NullSQS() as server:
         for _ in range(args.rounds):
-            for name, threaded in cases.items():
-                calls[name].append(concurrent_calls(server, args.messages, threaded))
+            for name, (threaded, locked) in cases.items():
+                calls[name].append(
+                    concurrent_calls(server, args.messages, threaded, one_call_at_a_time=locked)
+                )
     print(table("receive + delete_message_batch, CPU per message", calls))
-    ratios = [t / s for s, t in zip(*calls.values(), strict=True)]
-    print(f"two threads / one thread: median {statistics.median(ratios):.2f}x\n")
+    one, two, serial = calls.values()
+    for label, rounds in (("two threads", two), ("two threads, one call at a time", serial)):
+        ratios = [t / s for s, t in zip(one, rounds, strict=True)]
+        print(f"{label} / one thread: median {statistics.median(ratios):.2f}x")
+    print()
     sdk: dict[str, list[float]] = {"Histogram.record": [], "Counter.add": []}
     for _ in range(args.rounds):
         for name, value in instrument_calls(args.messages * 3).items():

@@ -228,11 +228,14 @@ def test_listener_threads_measures_each_part(
     from benchmarks import listener_threads
 
     assert listener_threads.job_handoff(200) > 0
-    for threaded in (False, True):  # every message received is deleted, in one thread or two
-        assert listener_threads.concurrent_calls(null_sqs, 50, threaded) > 0
+    for threaded, locked in ((False, False), (True, False), (True, True)):
+        # Every message received is deleted, in one thread or two, with or without the lock.
+        cpu = listener_threads.concurrent_calls(null_sqs, 50, threaded, one_call_at_a_time=locked)
+        assert cpu > 0
         assert null_sqs.stats()["available"]["threads"] == 0
     assert set(listener_threads.instrument_calls(50)) == {"Histogram.record", "Counter.add"}
     monkeypatch.setenv("BOTO_DISABLE_CRT", "true")
     listener_threads.main(["--messages", "50", "--rounds", "1"])
     out = capsys.readouterr().out
     assert out.count("| --- |") == 3 and "two threads / one thread: median" in out
+    assert "two threads, one call at a time / one thread: median" in out
