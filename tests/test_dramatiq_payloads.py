@@ -26,6 +26,7 @@ from sqsobs.telemetry.catalog import (
 )
 from tests.conftest import REGION, OtelCapture, SqsServer
 from tests.helpers import wait_for
+from tests.listener_support import queue_counts
 from tests.test_dramatiq_broker import running_worker
 
 KIB = 1024
@@ -84,13 +85,8 @@ def _send_one(broker: Any, name: str, fn: Callable[..., Any], *args: Any, **opti
 
 
 def _count(client: Any, url: str) -> int:
-    attributes = client.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    """Messages on the queue, visible or in flight."""
+    return sum(queue_counts(client, url))
 
 
 @pytest.mark.parametrize(
