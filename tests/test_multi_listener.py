@@ -4,10 +4,13 @@ once, and when one gets SIGTERM mid-stream the others take its unstarted message
 Each process is tests/multi_listener_app.py under ``run_listeners()`` with its default clients,
 logging what it received and handled. Messages are sent while the processes run, as a producer
 would (the queue stays short, as moto's receive costs grow with its length).
-``SQSOBS_MULTI_MESSAGES`` (default 3,000) sets the size of the first phase; the second sends half
-as many slower messages and stops one process in the middle of them. The run is shorter than the
-visibility timeout, so the documented bound on duplicates (a message comes back only after its
-visibility timeout) allows none.
+``SQSOBS_MULTI_MESSAGES`` (default 3,000) sets the size of the first phase; the second sends a
+quarter as many slower messages and stops one process in the middle of them. The slow handlers
+make the consumers the bottleneck in the second phase, so the queue holds a backlog and the
+stopped process has prefetched messages waiting when SIGTERM comes (with faster handlers a loaded
+machine's producer fell behind and the buffer was empty). The run is shorter than the visibility
+timeout, so the documented bound on duplicates (a message comes back only after its visibility
+timeout) allows none.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ MESSAGES = int(os.environ.get("SQSOBS_MULTI_MESSAGES", "3000"))
 PROCESSES = 3
 VISIBILITY_SECONDS = 300  # longer than any run: a duplicate would be a bug
 SHUTDOWN_SECONDS = 10
+#: Phase 2 handler time: 3 processes x 4 workers handle ~240 slow messages/s, well under what the
+#: producer sends even on a loaded machine (at 0.02 s it was not: CI saw an empty prefetch buffer).
+SLOW_SECONDS = 0.05
 #: "Within about a second": how long after SIGTERM the last of the stopped process's unstarted
 #: messages may start in another process (measured ~0.1-0.5 s; a loaded machine gets slack).
 TAKEOVER_SECONDS = 2.0
@@ -76,7 +82,7 @@ def start(sqs_server: Any, queue_url: str, log: Path, port: int) -> subprocess.P
         "VISIBILITY_SECS": str(VISIBILITY_SECONDS),
         "SHUTDOWN_TIMEOUT": str(SHUTDOWN_SECONDS),
         "MULTI_LOG": str(log),
-        "MULTI_SLOW_SECONDS": "0.02",
+        "MULTI_SLOW_SECONDS": str(SLOW_SECONDS),
         "MULTI_HEALTH_PORT": str(port),
         "LOG_USE_COLOR": "0",
         "PYTHONPATH": str(ROOT),
@@ -131,7 +137,7 @@ def test_three_listener_processes_share_a_queue_and_one_leaves_mid_stream(
 
     began = time.monotonic()
     fast = [f"fast-{i}" for i in range(MESSAGES)]
-    slow = [f"slow-{i}" for i in range(MESSAGES // 2)]
+    slow = [f"slow-{i}" for i in range(MESSAGES // 4)]
     logs = [tmp_path / f"listener-{i}.log" for i in range(PROCESSES)]
     ports = [free_port() for _ in logs]
     processes = [
@@ -148,13 +154,16 @@ def test_three_listener_processes_share_a_queue_and_one_leaves_mid_stream(
         # Phase 2: one process gets SIGTERM mid-stream.
         stopped = processes[0]
 
-        def started_slow() -> int:
-            return sum(
-                1 for e in read_events(logs[:1]) if e.kind == "start" and e.body[:5] == "slow-"
-            )
+        def mid_stream() -> bool:
+            # Well into the slow messages, with some received and not yet started (the backlog
+            # keeps the prefetch buffer full, so it is still full a moment later at SIGTERM).
+            mine = [e for e in read_events(logs[:1]) if e.body[:5] == "slow-"]
+            started = {e.body for e in mine if e.kind == "start"}
+            waiting = {e.body for e in mine if e.kind == "recv"} - started
+            return len(started) >= 50 and bool(waiting)
 
         with streaming(sqs_client, queue_url, slow):
-            assert wait_for(lambda: started_slow() >= 50, timeout=60, interval=0.05)
+            assert wait_for(mid_stream, timeout=60, interval=0.05)
             term_at = time.time()
             code, out, err, took = stop(stopped)
             assert code == 0, err[-3000:]
