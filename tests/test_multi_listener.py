@@ -67,8 +67,13 @@ def read_events(logs: list[Path]) -> list[Event]:
     return found
 
 
+def bodies(events: list[Event], kind: str, prefix: str = "") -> set[str]:
+    """The bodies of ``kind`` events whose body starts with ``prefix``."""
+    return {e.body for e in events if e.kind == kind and e.body.startswith(prefix)}
+
+
 def handled(logs: list[Path], prefix: str) -> set[str]:
-    return {e.body for e in read_events(logs) if e.kind == "done" and e.body.startswith(prefix)}
+    return bodies(read_events(logs), "done", prefix)
 
 
 def start(sqs_server: Any, queue_url: str, log: Path, port: int) -> subprocess.Popen[str]:
@@ -157,10 +162,9 @@ def test_three_listener_processes_share_a_queue_and_one_leaves_mid_stream(
         def mid_stream() -> bool:
             # Well into the slow messages, with some received and not yet started (the backlog
             # keeps the prefetch buffer full, so it is still full a moment later at SIGTERM).
-            mine = [e for e in read_events(logs[:1]) if e.body[:5] == "slow-"]
-            started = {e.body for e in mine if e.kind == "start"}
-            waiting = {e.body for e in mine if e.kind == "recv"} - started
-            return len(started) >= 50 and bool(waiting)
+            mine = read_events(logs[:1])
+            started = bodies(mine, "start", "slow-")
+            return len(started) >= 50 and bool(bodies(mine, "recv", "slow-") - started)
 
         with streaming(sqs_client, queue_url, slow):
             assert wait_for(mid_stream, timeout=60, interval=0.05)
@@ -188,10 +192,9 @@ def test_three_listener_processes_share_a_queue_and_one_leaves_mid_stream(
     # What the stopped process received but never started went back at once, and the others
     # started every one of those messages within about a second of the SIGTERM.
     mine = [e for e in events if e.process == 0]
-    received = {e.body for e in mine if e.kind == "recv"}
-    started = {e.body for e in mine if e.kind == "start"}
-    assert {e.body for e in mine if e.kind == "done"} == started  # its in-flight work finished
-    released = received - started
+    started = bodies(mine, "start")
+    assert bodies(mine, "done") == started  # its in-flight work finished
+    released = bodies(mine, "recv") - started
     assert released, "no message was waiting in the stopped process: not mid-stream"
     assert json.loads(out.strip().splitlines()[-1])[0]["released"] == len(released)
     taken = {e.body: e.at for e in events if e.kind == "start" and e.process != 0}
