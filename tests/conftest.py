@@ -32,6 +32,9 @@ from sqsobs._transport import TRANSPORTS, with_transport
 from sqsobs.testing import EmbeddedSQS
 from tests.servers import MOTO, detect_kind
 
+#: tests.watchdog: where a run that hangs hangs, when .ci/bounded.py asks (it sets the directory).
+pytest_plugins = ["tests.watchdog"]
+
 # Dummy credentials: the test servers accept any, and no real AWS account must ever be reached.
 for _key, _value in {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -60,13 +60,16 @@ def test_ci_runs_the_readmes_install_and_test_commands() -> None:
     assert _ci_command("# The README's install command.") == install.replace(
         "pip install", "pip install -q"
     )
-    assert _ci_command("# The README's test command.") == test == "pytest"
+    bounded, command = _ci_command("# The README's test command.").split(" -- ", 1)
+    assert command == test == "pytest"
+    assert re.fullmatch(r"python \.ci/bounded\.py \d+", bounded)
 
 
 def test_ci_builds_the_docs_with_warnings_as_errors() -> None:
     text = CI.read_text()
     assert re.search(r"^(?:\w+=\S+ )*mkdocs build --strict", text, re.M)
-    assert text.index("mypy --strict") < text.index("mkdocs build") < text.index("\npytest")
+    first_tests = text.index("\npython .ci/bounded.py")
+    assert text.index("mypy --strict") < text.index("mkdocs build") < first_tests
 
 
 def _slug(heading: str) -> str:

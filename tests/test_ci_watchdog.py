@@ -1,0 +1,54 @@
+"""``.ci/bounded.py`` with ``tests/watchdog.py``: a hung pytest run is named, dumped and killed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+HANGING_TEST = """
+import threading
+import time
+
+
+def test_passes():
+    pass
+
+
+def test_hangs_where_no_alarm_reaches():
+    threading.Event().wait(120)
+"""
+
+
+def _run_bounded(
+    tmp_path: Path, limit_seconds: str, *pytest_args: str
+) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_hang.py").write_text(HANGING_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    command = [sys.executable, str(ROOT / ".ci" / "bounded.py"), limit_seconds, "--"]
+    command += [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini")]
+    command += ["-p", "tests.watchdog", "-p", "no:cacheprovider", "-p", "no:timeout", *pytest_args]
+    command.append(str(tmp_path / "tests" / "test_hang.py"))
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_hung_xdist_worker_is_named_dumped_and_killed(tmp_path: Path) -> None:
+    result = _run_bounded(tmp_path, "12", "-n", "1")
+    assert result.returncode == 124, result.stdout + result.stderr
+    out = result.stdout
+    assert "still running after 12 s" in out
+    # The worker's current test, then its stack down to the line that waits.
+    assert "gw0-" in out and "test_hang.py::test_hangs_where_no_alarm_reaches" in out
+    assert "stacks of gw0-" in out
+    assert "in test_hangs_where_no_alarm_reaches" in out
+
+
+def test_a_run_within_its_limit_keeps_its_exit_status(tmp_path: Path) -> None:
+    result = _run_bounded(tmp_path, "60", "-k", "passes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "still running" not in result.stdout
