@@ -74,11 +74,17 @@ class WorkerPool:
         # One lock, two wait queues: a receive's jobs wake only as many workers as there are
         # jobs, and a finished handler wakes only the pollers. One condition for both woke
         # every thread on every change (the GIL held ~50 us per message in Condition.notify).
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)  # pollers wait here for free slots
-        self._job_ready = threading.Condition(lock)  # workers wait here for jobs
+        # An RLock, not a Lock, for a worker killed by an exception raised into it from outside
+        # (PyThreadState_SetAsyncExc), which can land between taking the lock and entering its
+        # `with`: only the owner can release an RLock, so the dying worker can let go of its
+        # hold (_release_held) and no other thread's hold is released in its stead; and the
+        # conditions re-take an RLock in one C call, so no wait() ends without it.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)  # pollers wait here for free slots
+        self._job_ready = threading.Condition(self._lock)  # workers wait here for jobs
         self._queued: deque[Job] = deque()
         self._running = 0
+        self._counted: set[int] = set()  # the workers in _running, by thread ident
         self._reserved = 0  # slots held by receives on their way
         self._receives = 0  # receives on their way
         self._closed = False
@@ -186,6 +192,7 @@ class WorkerPool:
         try:
             self._serve()
         except BaseException as error:  # raised into this thread from outside: replace it
+            _release_held(self._lock)
             self._replace(threading.current_thread(), error)
 
     def _serve(self) -> None:
@@ -216,22 +223,39 @@ class WorkerPool:
                 if self._closed:
                     return None
                 self._job_ready.wait()
+            self._counted.add(threading.get_ident())
             self._running += 1
             self._busy.change(self._running)
             return self._queued.popleft()
 
     def _finished(self, seconds: float) -> None:
         with self._cond:
-            self._running -= 1
-            self._busy.change(self._running)
+            self._uncount(threading.get_ident())
             if self._prefetch is not None:
                 self._prefetch.observe(seconds)
+
+    def _uncount(self, ident: int | None) -> None:
+        """A worker is no longer running a job (call with the lock held)."""
+        if ident in self._counted:
+            self._counted.discard(ident)
+            self._running -= 1
+            self._busy.change(self._running)
             self._cond.notify_all()
 
     def _replace(self, dead: threading.Thread, error: BaseException) -> None:
         logger.error("worker %s died (%s); starting a new one", dead.name, type(error).__qualname__)
         with self._cond:
+            self._uncount(dead.ident)  # its job ended with it: the slot is free again
             if self._closed or dead not in self._threads:
                 return
             index = self._threads.index(dead)
             self._threads[index] = self._spawn(index)
+
+
+def _release_held(lock: threading.RLock) -> None:
+    """Give up every hold the calling thread has on ``lock`` (none: nothing happens)."""
+    while True:
+        try:
+            lock.release()
+        except RuntimeError:  # not held by this thread (any more)
+            return
