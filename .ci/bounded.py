@@ -31,17 +31,18 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     limit_seconds = float(argv[0])
-    watch_dir = Path(tempfile.mkdtemp(prefix="sqsobs-watch-"))
-    env = {**os.environ, "SQSOBS_TEST_WATCH_DIR": str(watch_dir)}
-    process = subprocess.Popen(argv[2:], env=env, start_new_session=True)
-    try:
-        return process.wait(timeout=limit_seconds)
-    except subprocess.TimeoutExpired:
-        _report_hang(process, watch_dir, limit_seconds)
-        return 124
-    except KeyboardInterrupt:
-        _kill(process)
-        raise
+    with tempfile.TemporaryDirectory(prefix="sqsobs-watch-") as directory:
+        watch_dir = Path(directory)
+        env = {**os.environ, "SQSOBS_TEST_WATCH_DIR": directory}
+        process = subprocess.Popen(argv[2:], env=env, start_new_session=True)
+        try:
+            return process.wait(timeout=limit_seconds)
+        except subprocess.TimeoutExpired:
+            _report_hang(process, watch_dir, limit_seconds)
+            return 124
+        except KeyboardInterrupt:
+            _kill(process)
+            raise
 
 
 def _report_hang(process: subprocess.Popen[bytes], watch_dir: Path, limit_seconds: float) -> None:
