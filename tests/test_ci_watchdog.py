@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,34 @@ def test_a_run_within_its_limit_keeps_its_exit_status(tmp_path: Path) -> None:
     result = _run_bounded(tmp_path, "60", "-k", "passes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "still running" not in result.stdout
+
+
+BLOCKED_CLEANUP = """
+import threading
+
+
+def test_blocks_again_in_its_cleanup():
+    try:
+        threading.Event().wait(120)
+    finally:
+        threading.Event().wait(120)  # the one alarm was spent above
+
+
+def test_after():
+    pass
+"""
+
+
+def test_a_cleanup_that_blocks_after_the_alarm_gets_it_again(tmp_path: Path) -> None:
+    (tmp_path / "test_cleanup.py").write_text(BLOCKED_CLEANUP)
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntimeout = 1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
+         "tests.watchdog", "-p", "no:cacheprovider", str(tmp_path / "test_cleanup.py")],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "SQSOBS_TEST_REALARM_SECONDS": "1"},
+    )  # fmt: skip
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "1 failed, 1 passed" in out
+    assert "test_blocks_again_in_its_cleanup" in out and "Failed: Timeout (>1.0s)" in out
