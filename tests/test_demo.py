@@ -79,12 +79,21 @@ def test_demo_starts_an_embedded_sqs_without_an_endpoint() -> None:
     assert "OK: every message was handled" in result.stdout
 
 
+#: ``python -m sqsobs`` started as a script's ``&`` job would be: SIGINT ignored on entry.
+SIGINT_IGNORED_ON_ENTRY = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "runpy.run_module('sqsobs', run_name='__main__')"
+)
+
+
 def test_keep_serving_keeps_the_metrics_endpoint_up(sqs_server: Any) -> None:
+    # Ctrl-C (SIGINT) stops it as SIGTERM does, as for `sqsobs listen`, whatever the
+    # disposition it inherited (CI started from a background job passed SIGINT ignored down).
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "sqsobs",
+            "-c",
+            SIGINT_IGNORED_ON_ENTRY,
             "demo",
             "-n",
             "30",
