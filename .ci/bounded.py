@@ -31,6 +31,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     limit_seconds = float(argv[0])
+    # As from a terminal, however CI was started: a script's `&` job passes SIGINT down ignored
+    # (children inherit SIG_IGN, not handlers), and tests send SIGINT to their children.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="sqsobs-watch-") as directory:
         watch_dir = Path(directory)
         env = {**os.environ, "SQSOBS_TEST_WATCH_DIR": directory}

@@ -111,14 +111,18 @@ def _free(port: int) -> bool:
 
 
 def _serve_until_signal(url: str, out: TextIO) -> None:
+    # SIGINT is handled here, not left to KeyboardInterrupt, as run_listeners() does: a process
+    # started from a script's `&` job inherits SIGINT ignored, and Ctrl-C must still stop it.
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
     out.write(f"serving Prometheus metrics at {url}; Ctrl-C to stop\n")
     out.flush()
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
