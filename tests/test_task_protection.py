@@ -148,6 +148,40 @@ def keeper(agent: FakeAgent, **overrides: Any) -> TaskProtection:
     return TaskProtection(AgentEndpoint(agent.uri, timeout_seconds=2), **options)
 
 
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_idle_is_counted_from_the_first_look_that_finds_the_workers_idle(agent: FakeAgent) -> None:
+    # A look can come late (the thread waited for a slow agent call, or for the CPU), and the
+    # workers may have gone idle just before it: only from that look on are they known idle.
+    # Counting from the last busy look dropped the protection 0.16 s after the workers went idle
+    # (idle_seconds 0.5) when a loaded machine delayed the keeper (the test below, in a full run).
+    clock, busy = Clock(), Busy()
+    protection = keeper(agent, clock=clock)
+    protection.add("listener", busy, lambda request, error: None)
+    busy.running = 1
+    protection.step()
+    assert agent.protected
+    busy.running = 0
+    clock.now += 0.6  # a late look: more than idle_seconds since the last one that saw work
+    protection.step()
+    assert agent.protected
+    clock.now += 0.4
+    protection.step()
+    assert agent.protected  # seen idle for 0.4 s
+    clock.now += 0.2
+    protection.step()
+    assert not agent.protected  # seen idle for 0.6 s
+    assert agent.enabled_history() == [True, True, True, False]
+
+
 def test_protects_while_busy_renews_before_expiry_and_drops_when_idle(agent: FakeAgent) -> None:
     busy, updates = Busy(), []
     protection = keeper(agent)
