@@ -8,7 +8,8 @@ tasks, so a long handler is not cut by a scale-in. One :class:`TaskProtection` t
 - a handler starts (the worker pool wakes it) and the task is not protected: protect it at once,
   for ``EXPIRES_IN_MINUTES``;
 - handlers keep running: renew every ``RENEW_AFTER_SECONDS``, well before the protection expires;
-- no handler has run for ``IDLE_SECONDS``: drop the protection. The hysteresis keeps a busy queue
+- no handler has run for ``IDLE_SECONDS`` (counted from the first look that finds the workers
+  idle, never from an earlier one): drop the protection. The hysteresis keeps a busy queue
   (a message every few seconds) from turning it on and off for every message, and still lets a
   quiet task be scaled in within seconds;
 - the last listener leaves: drop it.
@@ -105,6 +106,7 @@ class TaskProtection:
         self._expires_at = 0.0
         self._renew_at = 0.0
         self._last_busy = -1e18
+        self._busy_at_last_look = False
         self._failures = 0
         self._retry_at = 0.0
         self._warned: set[str] = set()
@@ -167,8 +169,12 @@ class TaskProtection:
         if self._protected and now >= self._expires_at:
             self._protected = False  # it lapsed (renewals failed)
         started, self._started = self._started, False
-        if started or self._busy():
+        busy = started or self._busy()
+        if busy or self._busy_at_last_look:
+            # Idle is counted from the first look that finds the workers idle: a look can come
+            # late (a slow agent call, a busy CPU), and they may have gone idle just before it.
             self._last_busy = now
+        self._busy_at_last_look = busy
         wanted = now - self._last_busy < self._idle
         if now >= self._retry_at:
             if wanted and (not self._protected or now >= self._renew_at):
