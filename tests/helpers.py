@@ -57,6 +57,16 @@ def drain_queue(client: Any, queue_url: str, *, idle_polls: int = 2) -> list[dic
     return messages
 
 
+class Clock:
+    """A monotonic clock the test moves by hand (``clock.now += 0.5``)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` passes; return its last value."""
     deadline = time.monotonic() + timeout

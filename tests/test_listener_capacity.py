@@ -20,16 +20,8 @@ from sqsobs.telemetry.catalog import (
     WORKERS_SLOTS,
     WORKERS_UTILIZATION,
 )
-from tests.helpers import wait_for
+from tests.helpers import Clock, wait_for
 from tests.listener_support import SqsCalls, send_bodies
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_utilisation_is_busy_time_over_the_last_minute() -> None:

@@ -20,6 +20,7 @@ from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.telemetry.catalog import MAX_EXTEND_EXCEEDED
 from sqsobs.types import BatchResult as FargateBatchResult
 from sqsobs.types import SqsMessage as FargateSqsMessage
+from tests.helpers import Clock
 
 
 def make_message(index: int, body: str = "{}", **attributes: Any) -> SqsMessage:
@@ -218,14 +219,6 @@ class FakeClient:
         return self._answer("delete", Entries)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def make_heartbeat(client: FakeClient, clock: Clock, *, max_extend: int = 900) -> Heartbeat:
     return Heartbeat(
         client=client,
@@ -238,7 +231,7 @@ def make_heartbeat(client: FakeClient, clock: Clock, *, max_extend: int = 900) -
 
 
 def test_heartbeat_extends_everything_due_in_batches_of_ten() -> None:
-    client, clock = FakeClient(), Clock()
+    client, clock = FakeClient(), Clock(start=100.0)
     heartbeat = make_heartbeat(client, clock)
     heartbeat.track([make_message(i) for i in range(25)])
     assert heartbeat.beat() == pytest.approx(5.0)  # nothing due before half the timeout
@@ -250,7 +243,7 @@ def test_heartbeat_extends_everything_due_in_batches_of_ten() -> None:
 
 
 def test_heartbeat_stops_for_a_message_once_its_handler_returned() -> None:
-    client, clock = FakeClient(), Clock()
+    client, clock = FakeClient(), Clock(start=100.0)
     heartbeat = make_heartbeat(client, clock)
     messages = [make_message(i) for i in range(3)]
     heartbeat.track(messages)
@@ -262,7 +255,7 @@ def test_heartbeat_stops_for_a_message_once_its_handler_returned() -> None:
 
 
 def test_heartbeat_gives_up_after_max_extend(otel: Any) -> None:
-    client, clock = FakeClient(), Clock()
+    client, clock = FakeClient(), Clock(start=100.0)
     heartbeat = make_heartbeat(client, clock, max_extend=12)
     heartbeat.track([make_message(1)])
     visible_until = []
@@ -281,7 +274,7 @@ def test_heartbeat_gives_up_after_max_extend(otel: Any) -> None:
 
 
 def test_heartbeat_drops_messages_sqs_no_longer_knows() -> None:
-    client, clock = FakeClient(), Clock()
+    client, clock = FakeClient(), Clock(start=100.0)
     heartbeat = make_heartbeat(client, clock)
     heartbeat.track([make_message(1), make_message(2)])
     client.fail["rh-1"] = ("ReceiptHandleIsInvalid", True)

@@ -24,7 +24,7 @@ from sqsobs.listener._task_protection import TaskProtection
 from sqsobs.telemetry.catalog import TASK_PROTECTION_UPDATES
 from sqsobs.testing import free_port
 from tests.ecs_agent import FakeAgent
-from tests.helpers import wait_for
+from tests.helpers import Clock, wait_for
 from tests.listener_support import SqsCalls, send_bodies
 
 
@@ -146,16 +146,6 @@ def keeper(agent: FakeAgent, **overrides: Any) -> TaskProtection:
     }
     options.update(overrides)
     return TaskProtection(AgentEndpoint(agent.uri, timeout_seconds=2), **options)
-
-
-class Clock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_idle_is_counted_from_the_first_look_that_finds_the_workers_idle(agent: FakeAgent) -> None:

@@ -7,14 +7,7 @@ import logging
 import pytest
 
 from sqsobs.telemetry._export_logs import ExportLogLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import Clock
 
 
 def record(
