@@ -23,19 +23,28 @@ def test_hangs_where_no_alarm_reaches():
 """
 
 
+def _pytest(tmp_path: Path, ini: str, test_file: Path, *args: str) -> list[str]:
+    """A pytest command line for ``test_file`` alone, with ``tests.watchdog`` and ``ini``."""
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\n{ini}")
+    command = [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini")]
+    return [*command, "-p", "tests.watchdog", "-p", "no:cacheprovider", *args, str(test_file)]
+
+
+def _run(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **env},
+    )  # fmt: skip
+
+
 def _run_bounded(
     tmp_path: Path, limit_seconds: str, *pytest_args: str
 ) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_hang.py").write_text(HANGING_TEST)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    command = [sys.executable, str(ROOT / ".ci" / "bounded.py"), limit_seconds, "--"]
-    command += [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini")]
-    command += ["-p", "tests.watchdog", "-p", "no:cacheprovider", "-p", "no:timeout", *pytest_args]
-    command.append(str(tmp_path / "tests" / "test_hang.py"))
-    return subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
+    test_file = tmp_path / "tests" / "test_hang.py"
+    test_file.parent.mkdir()
+    test_file.write_text(HANGING_TEST)
+    bounded = [sys.executable, str(ROOT / ".ci" / "bounded.py"), limit_seconds, "--"]
+    return _run([*bounded, *_pytest(tmp_path, "", test_file, "-p", "no:timeout", *pytest_args)])
 
 
 def test_a_hung_xdist_worker_is_named_dumped_and_killed(tmp_path: Path) -> None:
@@ -72,14 +81,9 @@ def test_after():
 
 
 def test_a_cleanup_that_blocks_after_the_alarm_gets_it_again(tmp_path: Path) -> None:
-    (tmp_path / "test_cleanup.py").write_text(BLOCKED_CLEANUP)
-    (tmp_path / "pytest.ini").write_text("[pytest]\ntimeout = 1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-c", str(tmp_path / "pytest.ini"), "-p",
-         "tests.watchdog", "-p", "no:cacheprovider", str(tmp_path / "test_cleanup.py")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, "SQSOBS_TEST_REALARM_SECONDS": "1"},
-    )  # fmt: skip
+    test_file = tmp_path / "test_cleanup.py"
+    test_file.write_text(BLOCKED_CLEANUP)
+    result = _run(_pytest(tmp_path, "timeout = 1\n", test_file), SQSOBS_TEST_REALARM_SECONDS="1")
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
     assert "1 failed, 1 passed" in out

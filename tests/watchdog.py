@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
@@ -32,7 +32,8 @@ WATCH_DIR_ENV = "SQSOBS_TEST_WATCH_DIR"
 #: Seconds past a test's timeout before the alarm is raised again, and between two alarms.
 REALARM_SECONDS = float(os.environ.get("SQSOBS_TEST_REALARM_SECONDS", "30"))
 
-_state: dict[str, Path | IO[str]] = {}
+#: This process's ``.current`` file, once SQSOBS_TEST_WATCH_DIR names a directory.
+_current: list[Path] = []
 
 
 def _name(config: pytest.Config) -> str:
@@ -47,16 +48,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not directory:
         return
     base = Path(directory) / _name(config)
-    stacks = open(f"{base}.stacks", "w")  # noqa: SIM115 - open for the life of the process
+    # faulthandler keeps the file open (it holds a reference) for the life of the process.
+    stacks = open(f"{base}.stacks", "w")  # noqa: SIM115
     faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
-    _state["current"] = Path(f"{base}.current")
-    _state["stacks"] = stacks
+    _current.append(Path(f"{base}.current"))
     _write_current("idle (before the first test)")
 
 
 def _write_current(text: str) -> None:
-    current = _state.get("current")
-    if isinstance(current, Path):
+    for current in _current:
         current.write_text(f"{time.strftime('%H:%M:%S')} {text}\n")
 
 
