@@ -83,8 +83,7 @@ class WorkerPool:
         self._cond = threading.Condition(self._lock)  # pollers wait here for free slots
         self._job_ready = threading.Condition(self._lock)  # workers wait here for jobs
         self._queued: deque[Job] = deque()
-        self._running = 0
-        self._counted: set[int] = set()  # the workers in _running, by thread ident
+        self._running: set[int] = set()  # the workers running a job, by thread ident
         self._reserved = 0  # slots held by receives on their way
         self._receives = 0  # receives on their way
         self._closed = False
@@ -150,23 +149,23 @@ class WorkerPool:
     def busy(self) -> int:
         """Workers running a handler now."""
         with self._cond:
-            return self._running
+            return len(self._running)
 
     def capacity(self) -> Capacity:
         """Busy workers, slots, messages waiting for a worker and the utilisation, now."""
         with self._cond:
             waiting = sum(len(job.messages) for job in self._queued)
-            return Capacity(self._running, self._size, waiting, self._busy.utilization())
+            return Capacity(len(self._running), self._size, waiting, self._busy.utilization())
 
     def _capacity(self) -> int:
         return self._size + (self._prefetch.limit() if self._prefetch is not None else 0)
 
     def _free(self) -> int:
-        return self._capacity() - self._running - len(self._queued) - self._reserved
+        return self._capacity() - len(self._running) - len(self._queued) - self._reserved
 
     def _starving(self) -> bool:
         """A worker is free, nothing waits for it and no receive is on its way."""
-        return not self._queued and self._running < self._size and self._receives == 0
+        return not self._queued and len(self._running) < self._size and self._receives == 0
 
     # --- workers --------------------------------------------------------------------------
     def join(self, deadline: float) -> bool:
@@ -223,9 +222,8 @@ class WorkerPool:
                 if self._closed:
                     return None
                 self._job_ready.wait()
-            self._counted.add(threading.get_ident())
-            self._running += 1
-            self._busy.change(self._running)
+            self._running.add(threading.get_ident())
+            self._busy.change(len(self._running))
             return self._queued.popleft()
 
     def _finished(self, seconds: float) -> None:
@@ -236,10 +234,9 @@ class WorkerPool:
 
     def _uncount(self, ident: int | None) -> None:
         """A worker is no longer running a job (call with the lock held)."""
-        if ident in self._counted:
-            self._counted.discard(ident)
-            self._running -= 1
-            self._busy.change(self._running)
+        if ident in self._running:
+            self._running.discard(ident)
+            self._busy.change(len(self._running))
             self._cond.notify_all()
 
     def _replace(self, dead: threading.Thread, error: BaseException) -> None:
