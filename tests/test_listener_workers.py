@@ -10,6 +10,8 @@ Here a trace function puts the exception exactly there, every time.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +19,8 @@ from types import FrameType
 from typing import Any
 
 from sqsobs import SqsMessage
+from sqsobs.listener._acker import Acker
+from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.listener._workers import Job, WorkerPool
 from tests.helpers import wait_for
 
@@ -95,3 +99,58 @@ def test_a_worker_killed_holding_the_pool_lock_is_replaced_and_the_pool_runs_on(
     assert wait_for(lambda: pool.busy() == 0, timeout=5)
     assert pool.dead() == []
     assert _within(5, lambda: pool.join(time.monotonic() + 5))
+
+
+def _counted(client: Any, queue_url: str) -> int:
+    """Messages on the queue, visible or in flight."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+    return sum(int(attributes["Attributes"][name]) for name in names)
+
+
+def test_a_worker_killed_on_its_way_into_the_acker_leaves_the_acker_working(
+    sqs_client: Any, queue_url: str
+) -> None:
+    """Workers queue their deletes under the acker's lock. A worker killed between taking that
+    lock and entering its ``with`` (as above) would leave it held: the acker thread, every other
+    worker's settle and the listener's ``stop()`` would wait for it forever."""
+    sqs_client.send_message_batch(
+        QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(2)]
+    )
+    raw: list[dict[str, Any]] = []
+    while len(raw) < 2:
+        answer = sqs_client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+        )
+        raw.extend(answer.get("Messages", []))
+    first, second = (SqsMessage.from_boto(m) for m in raw)
+    acker = Acker(
+        client=sqs_client,
+        queue_url=queue_url,
+        telemetry=ListenerTelemetry("async-exc", queue_url),
+        linger_seconds=0.01,
+    )
+    acker.start()
+    injector = Injector()
+    injector.armed.set()
+
+    settled, done = threading.Event(), threading.Event()
+
+    def settle(message: SqsMessage) -> None:
+        sys.settrace(injector.trace)
+        with contextlib.suppress(SystemExit):  # a pool worker survives what its job raises
+            acker.delete([message])
+        sys.settrace(None)
+        settled.set()
+        done.wait(30)  # alive, as a pool worker is (a dead thread's ident can be reused)
+
+    worker = threading.Thread(target=settle, args=(first,), name=f"{PREFIX}-worker-0")
+    worker.start()
+    assert settled.wait(5)
+    assert _within(5, lambda: acker.delete([second])), "a second worker's delete blocked"
+    assert _within(5, acker.flush), "the acker's flush blocked"
+    # The way in holds the lock only inside a `with`: there was no point to raise at.
+    assert injector.fired == []
+    assert wait_for(lambda: _counted(sqs_client, queue_url) == 0, timeout=5)
+    assert _within(5, lambda: acker.stop(timeout_seconds=5))
+    done.set()
