@@ -100,7 +100,12 @@ class Acker:
         self._oldest = 0.0
         self._busy = False
         self._stopping = False
-        self._cond = threading.Condition()
+        # Workers take the plain lock with `with`, never Condition.__enter__: that is Python code,
+        # and an exception raised into a worker from outside (PyThreadState_SetAsyncExc) can land
+        # as it returns with the lock taken and the `with` not entered, leaving the lock held
+        # for good (the acker, every worker's settle and stop() would wait on it).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
 
     @property
@@ -126,7 +131,7 @@ class Acker:
         ]
         if not items:
             return
-        with self._cond:
+        with self._lock:
             if not self._deletes:
                 self._oldest = time.monotonic()
             self._deletes.extend(items)
@@ -141,7 +146,7 @@ class Acker:
         ]
         if not items:
             return
-        with self._cond:
+        with self._lock:
             if not self._closed:
                 self._releases.extend(items)
                 self._cond.notify_all()
