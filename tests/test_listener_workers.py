@@ -1,11 +1,13 @@
-"""The worker pool when an exception is raised into a worker from outside, at its worst moment.
+"""The worker pool and the acker when an exception is raised into a worker from outside, at its
+worst moment.
 
 ``PyThreadState_SetAsyncExc`` (a timeout library in a handler that fires late, a C extension)
-lands between any two bytecodes. The worst place is inside ``with`` entry of the pool's lock:
-the lock is taken, the ``with`` never entered, so nothing releases it. CI's stop 21 hung for 90
-minutes on that (tests/test_delivery_listener.py::test_a_worker_thread_that_dies_anyway_is_replaced
-found it by chance): every poller, worker and ``stop()`` waited for a lock the dead worker held.
-Here a trace function puts the exception exactly there, every time.
+lands between any two bytecodes. The worst place is inside ``with`` entry of a Condition (its
+``__enter__`` is Python code): the lock is taken, the ``with`` never entered, so nothing
+releases it. CI's stop 21 hung for 90 minutes on that in the pool
+(tests/test_delivery_listener.py::test_a_worker_thread_that_dies_anyway_is_replaced found it by
+chance): every poller, worker and ``stop()`` waited for a lock the dead worker held. Here a
+trace function puts the exception exactly there, every time.
 """
 
 from __future__ import annotations
