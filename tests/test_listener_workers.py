@@ -25,6 +25,7 @@ from sqsobs.listener._acker import Acker
 from sqsobs.listener._telemetry import ListenerTelemetry
 from sqsobs.listener._workers import Job, WorkerPool
 from tests.helpers import wait_for
+from tests.listener_support import queue_counts, send_bodies
 
 PREFIX = "sqsobs-async-exc"
 
@@ -103,22 +104,13 @@ def test_a_worker_killed_holding_the_pool_lock_is_replaced_and_the_pool_runs_on(
     assert _within(5, lambda: pool.join(time.monotonic() + 5))
 
 
-def _counted(client: Any, queue_url: str) -> int:
-    """Messages on the queue, visible or in flight."""
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
-    return sum(int(attributes["Attributes"][name]) for name in names)
-
-
 def test_a_worker_killed_on_its_way_into_the_acker_leaves_the_acker_working(
     sqs_client: Any, queue_url: str
 ) -> None:
     """Workers queue their deletes under the acker's lock. A worker killed between taking that
     lock and entering its ``with`` (as above) would leave it held: the acker thread, every other
     worker's settle and the listener's ``stop()`` would wait for it forever."""
-    sqs_client.send_message_batch(
-        QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(2)]
-    )
+    send_bodies(sqs_client, queue_url, ["m0", "m1"])
     raw: list[dict[str, Any]] = []
     while len(raw) < 2:
         answer = sqs_client.receive_message(
@@ -153,6 +145,6 @@ def test_a_worker_killed_on_its_way_into_the_acker_leaves_the_acker_working(
     assert _within(5, acker.flush), "the acker's flush blocked"
     # The way in holds the lock only inside a `with`: there was no point to raise at.
     assert injector.fired == []
-    assert wait_for(lambda: _counted(sqs_client, queue_url) == 0, timeout=5)
+    assert wait_for(lambda: queue_counts(sqs_client, queue_url) == (0, 0), timeout=5)
     assert _within(5, lambda: acker.stop(timeout_seconds=5))
     done.set()

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from sqsobs.testing import FakeSQS
 from sqsobs.testing._fake_wire import attributes_md5, body_md5
+from tests.listener_support import queue_counts
 from tests.servers import LOCALSTACK_BATCH_ENTRY_NOT_SENDER_FAULT
 
 NewQueue = Callable[..., str]
@@ -79,13 +80,6 @@ def receive_within(sqs: Any, url: str, seconds: float, **kwargs: Any) -> list[di
         time.sleep(0.05)
 
 
-def counts(sqs: Any, url: str) -> tuple[int, int]:
-    """(visible, in flight)."""
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return int(attributes[names[0]]), int(attributes[names[1]])
-
-
 def send_batch(sqs: Any, url: str, bodies: list[str], **extra: Any) -> list[str]:
     entries = [{"Id": str(i), "MessageBody": body, **extra} for i, body in enumerate(bodies)]
     answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
@@ -106,7 +100,7 @@ def test_receive_takes_at_most_the_maximum_and_hides_what_it_took(
     assert {m["MessageId"] for m in first + rest} == set(sent)
     assert all(m["MD5OfBody"] == body_md5(m["Body"]) for m in first + rest)
     assert receive(sqs, url) == []
-    assert counts(sqs, url) == (0, 5)
+    assert queue_counts(sqs, url) == (0, 5)
 
 
 def test_visibility_runs_out_and_the_message_comes_back_counted(
@@ -164,7 +158,7 @@ def test_delete_batch_answers_each_entry(sqs: Any, new_queue: NewQueue) -> None:
     )
     assert [e["Id"] for e in answer["Successful"]] == ["ok"]
     assert [(e["Id"], e["Code"]) for e in answer["Failed"]] == [("bogus", "ReceiptHandleIsInvalid")]
-    assert counts(sqs, url) == (0, 1)
+    assert queue_counts(sqs, url) == (0, 1)
 
 
 def test_message_attributes_round_trip_as_asked_for(sqs: Any, new_queue: NewQueue) -> None:
